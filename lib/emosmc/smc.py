@@ -1,0 +1,419 @@
+r"""Feynman-Kac (SMC) steering of a diffusion sampler.
+
+A population of N particles follows the model's reverse diffusion. Every
+``resample_interval`` steps each particle is scored by a reward ``r`` (for
+emotion editing: the log-probability of the target emotion), given a potential
+``G``, and the population is resampled in proportion to its weights. The
+sampler works with any diffusers scheduler, any epsilon (or v / sample)
+prediction model and any reward, on tensors of any shape: the same code runs the
+2-D toy of :mod:`emosmc.toy2d` and the latent face editor.
+
+Potentials (``lambda`` is ``guidance_scale``; ``r_k`` the reward of a particle at
+the k-th evaluation, ``r_K`` at the end of sampling on the clean output)
+
+* ``paper`` -- Algorithm 1 of Paing & Rochas (2025): ``G_k = exp(lambda r_k)``,
+  i.e. ``w = p(target)^gamma`` at every resampling step, and again at the end.
+  It does *not* target a fixed distribution: after K resamplings a lineage has
+  been multiplied by ``p^(K gamma)``, so the population over-concentrates.
+* ``immediate`` -- ``G_k = exp(lambda r_k)`` (Singhal et al. 2025).
+* ``difference`` -- ``G_k = exp(lambda (r_k - r_{k-1}))`` with ``r_0 = 0``:
+  the product telescopes to ``exp(lambda r_K)``.
+* ``max`` -- ``G_k = exp(lambda max_{j<=k} r_j)``.
+* ``sum`` -- ``G_k = exp(lambda sum_{j<=k} r_j)``.
+
+For every potential except ``paper`` the last weighting is the *correction*
+``G_K = exp(lambda r_K) / prod_{k<K} G_k`` (the product taken along the particle's
+ancestral line), so the product of all potentials along any path is exactly
+``exp(lambda r_K)`` and the weighted final particles target
+
+.. math:: \pi(x) \propto p_\text{model}(x)\, \exp(\lambda\, r(x)).
+
+With ``r = log p(target | x)`` that is ``p_model(x) p(target | x)^lambda``.
+
+Where the reward is computed: ``reward_on="xt"`` scores the noisy state itself
+(what the report does: it decodes the noisy latent); ``reward_on="x0"`` scores
+the scheduler's prediction of the clean sample from the same UNet evaluation
+(``pred_original_sample``, Singhal et al.), which costs no extra UNet call.
+
+Resampling happens at every evaluation step, or -- when ``ess_threshold`` is set
+-- only when ``ESS < ess_threshold * N``; weights are carried forward otherwise.
+A resampling step whose weights are exactly uniform is skipped (it could only
+shuffle the particles), which is why ``guidance_scale=0`` reproduces the
+unguided sampler exactly for the same generator.
+
+Degenerate weights: a NaN reward raises :class:`ValueError`; a row in which every
+particle has zero weight (e.g. all classifier probabilities are exactly 0 with
+``reward_transform="log"``) falls back to uniform weights with a
+:class:`RuntimeWarning`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import torch
+from diffusers.utils.torch_utils import randn_tensor
+
+from .resampling import RESAMPLING_SCHEMES, LogWeights, resample
+
+__all__ = ["SMCConfig", "SMCSampler", "SMCState", "SMCResult", "StepTrace", "POTENTIALS", "smc_sample"]
+
+POTENTIALS = ("paper", "immediate", "difference", "max", "sum")
+REWARD_ON = ("xt", "x0")
+
+# model(x: (M, *shape), t: scalar tensor) -> model output (M, *shape)
+ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# reward(x: (B, N, *shape), t: scalar tensor) -> (B, N)
+RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class SMCConfig:
+    """Settings of one steering run. Defaults are the report's (section 2 of DESIGN.md)."""
+
+    num_particles: int = 20
+    num_inference_steps: int = 250
+    noise_strength: float = 0.23
+    guidance_scale: float = 5.0
+    potential: str = "paper"
+    reward_on: str = "xt"
+    resample_interval: int = 1
+    ess_threshold: Optional[float] = None
+    resampling: str = "multinomial"
+    leash: float = 0.0
+    reward_transform: Optional[str] = None  # None: reward is already r; "log": reward returns probabilities
+
+    def __post_init__(self):
+        if self.potential not in POTENTIALS:
+            raise ValueError(f"unknown potential {self.potential!r}; choose one of {list(POTENTIALS)}")
+        if self.reward_on not in REWARD_ON:
+            raise ValueError(f"reward_on must be one of {list(REWARD_ON)}, got {self.reward_on!r}")
+        if self.resampling not in RESAMPLING_SCHEMES:
+            raise ValueError(
+                f"unknown resampling scheme {self.resampling!r}; choose one of {sorted(RESAMPLING_SCHEMES)}"
+            )
+        if self.num_particles < 1:
+            raise ValueError(f"num_particles must be >= 1, got {self.num_particles}")
+        if self.num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
+        if not 0.0 < self.noise_strength <= 1.0:
+            raise ValueError(f"noise_strength must be in (0, 1], got {self.noise_strength}")
+        if self.resample_interval < 1:
+            raise ValueError(f"resample_interval must be >= 1, got {self.resample_interval}")
+        if self.ess_threshold is not None and not 0.0 < self.ess_threshold <= 1.0:
+            raise ValueError(f"ess_threshold must be in (0, 1] or None, got {self.ess_threshold}")
+        if not 0.0 <= self.leash < 1.0:
+            raise ValueError(f"leash must be in [0, 1), got {self.leash}")
+        if self.reward_transform not in (None, "log"):
+            raise ValueError(f"reward_transform must be None or 'log', got {self.reward_transform!r}")
+        if not math.isfinite(self.guidance_scale):
+            raise ValueError(f"guidance_scale must be finite, got {self.guidance_scale}")
+
+
+@dataclass
+class StepTrace:
+    """What happened at one reverse step (all tensors on the CPU, small)."""
+
+    step: int
+    timestep: int
+    ess: torch.Tensor  # (B,) ESS of the weights after this step's reweighting (before resampling)
+    rewards: Optional[torch.Tensor] = None  # (B, N) when the reward was evaluated at this step
+    ancestors: Optional[torch.Tensor] = None  # (B, N) when any row resampled
+    resampled: Optional[torch.Tensor] = None  # (B,) bool
+
+
+@dataclass
+class SMCState:
+    """The population after a reverse step; yielded by iterating an :class:`SMCSampler`."""
+
+    step: int
+    timestep: int
+    x: torch.Tensor  # (B, N, *shape) particles after the step
+    x0_pred: torch.Tensor  # (B, N, *shape) prediction of the clean sample at this step
+    log_weights: torch.Tensor  # (B, N)
+    trace: StepTrace
+    done: bool = False
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return LogWeights(self.log_weights).W
+
+
+@dataclass
+class SMCResult:
+    """Final population of a steering run."""
+
+    particles: torch.Tensor  # (B, N, *shape)
+    log_weights: torch.Tensor  # (B, N) final log-weights (target-correct for all but `paper`)
+    rewards: torch.Tensor  # (B, N) reward of the final particles
+    best_index: torch.Tensor  # (B,) particle with the highest final reward
+    trace: List[StepTrace] = field(default_factory=list)
+    timesteps: Optional[torch.Tensor] = None
+    num_model_evals: int = 0
+    num_reward_evals: int = 0
+
+    @property
+    def best(self) -> torch.Tensor:
+        """``(B, *shape)``: the particle with the highest final reward in each row."""
+        return self.particles[torch.arange(self.particles.shape[0]), self.best_index]
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return LogWeights(self.log_weights).W
+
+    @property
+    def ess(self) -> torch.Tensor:
+        return LogWeights(self.log_weights).ess
+
+    def ess_curve(self) -> torch.Tensor:
+        """``(K, B)`` ESS after each step's reweighting."""
+        return torch.stack([s.ess for s in self.trace])
+
+    def genealogy(self) -> torch.Tensor:
+        """``(K + 1, B, N)``: entry ``[k, b, n]`` is the index, at step k, of the ancestor of
+        final particle n of row b (``[K]`` is the identity). Lines that merge have coalesced."""
+        B, N = self.log_weights.shape
+        line = torch.arange(N).expand(B, N).clone()
+        lines = [line]
+        for s in reversed(self.trace):
+            if s.ancestors is not None:
+                line = torch.gather(s.ancestors, 1, line)
+            lines.append(line)
+        return torch.stack(lines[::-1])
+
+    def resampled_draws(self, generator: Optional[torch.Generator] = None, scheme: str = "multinomial"):
+        """``(B, N, *shape)`` equally weighted draws from the final weighted population."""
+        A = resample(scheme, self.weights, generator=generator).to(self.particles.device)
+        return _gather(self.particles, A)
+
+
+def _gather(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x`` (B, N, ...) picked by ancestor indices ``A`` (B, M)."""
+    idx = A.view(*A.shape, *([1] * (x.dim() - 2))).expand(*A.shape, *x.shape[2:])
+    return torch.gather(x, 1, idx)
+
+
+def _finite(x: torch.Tensor) -> torch.Tensor:
+    """History of a particle the reward had ruled out (-inf) counts as 0 for later potentials."""
+    return torch.where(torch.isneginf(x), torch.zeros_like(x), x)
+
+
+def predict_x0(scheduler, model_output: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:
+    """The clean-sample prediction of a DDPM-family scheduler (its ``pred_original_sample``)."""
+    a = scheduler.alphas_cumprod.to(device=x.device, dtype=x.dtype)[int(t)]
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        return (x - (1 - a).sqrt() * model_output) / a.sqrt()
+    if kind == "v_prediction":
+        return a.sqrt() * x - (1 - a).sqrt() * model_output
+    if kind == "sample":
+        return model_output
+    raise ValueError(f"unsupported prediction_type {kind!r}")
+
+
+def img2img_timesteps(scheduler, num_inference_steps: int, noise_strength: float) -> torch.Tensor:
+    """The reverse timesteps that remain after noising to ``noise_strength`` (diffusers' img2img rule:
+    ``int(num_inference_steps * noise_strength)`` steps, e.g. 57 for 250 steps at 0.23)."""
+    scheduler.set_timesteps(num_inference_steps)
+    n = min(int(num_inference_steps * noise_strength), num_inference_steps)
+    if n < 1:
+        raise ValueError(
+            f"noise_strength={noise_strength} with {num_inference_steps} steps leaves no reverse step"
+        )
+    return scheduler.timesteps[num_inference_steps - n :]
+
+
+class SMCSampler(Iterator[SMCState]):
+    """Step-by-step Feynman-Kac steering.
+
+    Args:
+        scheduler: a diffusers DDPM-family scheduler (``set_timesteps``, ``step``, ``add_noise``,
+            ``alphas_cumprod``). It is reconfigured by ``set_timesteps``.
+        model: ``model(x, t) -> output`` on a flat batch ``(B*N, *shape)``.
+        reward: ``reward(x, t) -> (B, N)`` on ``(B, N, *shape)``: ``r`` itself, or probabilities when
+            ``config.reward_transform == "log"``. Each row b may use its own target.
+        config: the :class:`SMCConfig`.
+        init_latents: ``(B, *shape)`` clean source samples for img2img; ``None`` starts from noise
+            (then ``batch_size`` and ``shape`` are required and ``noise_strength`` must be 1).
+        generator: a ``torch.Generator`` on the particles' device; every random draw uses it.
+
+    Iterate it (``next(sampler)``) to watch one reverse step at a time, or call :meth:`run`.
+    """
+
+    def __init__(
+        self,
+        scheduler,
+        model: ModelFn,
+        reward: RewardFn,
+        config: Optional[SMCConfig] = None,
+        *,
+        init_latents: Optional[torch.Tensor] = None,
+        batch_size: Optional[int] = None,
+        shape: Optional[Sequence[int]] = None,
+        generator: Optional[torch.Generator] = None,
+        device=None,
+        dtype=None,
+    ):
+        self.scheduler, self.model, self.reward = scheduler, model, reward
+        self.config = config = config or SMCConfig()
+        self.generator = generator
+        N = config.num_particles
+        if init_latents is not None:
+            if init_latents.dim() < 2:
+                raise ValueError(f"init_latents must be (B, *shape), got {tuple(init_latents.shape)}")
+            self.B, self.shape = init_latents.shape[0], tuple(init_latents.shape[1:])
+            device, dtype = init_latents.device, init_latents.dtype
+            self.timesteps = img2img_timesteps(scheduler, config.num_inference_steps, config.noise_strength)
+            self.source = init_latents.repeat_interleave(N, dim=0)
+            noise = randn_tensor(self.source.shape, generator=generator, device=device, dtype=dtype)
+            t0 = self.timesteps[:1].repeat(self.source.shape[0])
+            self.x = scheduler.add_noise(self.source, noise, t0)
+        else:
+            if batch_size is None or shape is None:
+                raise ValueError("give init_latents (img2img) or batch_size and shape (from noise)")
+            if config.noise_strength != 1.0:
+                raise ValueError("sampling from noise needs noise_strength=1.0; pass init_latents for img2img")
+            self.B, self.shape = batch_size, tuple(shape)
+            dtype = dtype or torch.float32
+            scheduler.set_timesteps(config.num_inference_steps)
+            self.timesteps = scheduler.timesteps
+            self.source = None
+            self.x = randn_tensor(
+                (self.B * N, *self.shape), generator=generator, device=device, dtype=dtype
+            ) * scheduler.init_noise_sigma
+        self.device = self.x.device
+        self.timesteps = self.timesteps.to(self.device)
+        B = self.B
+        f64 = dict(device=self.device, dtype=torch.float64)
+        self.logw = torch.zeros(B, N, **f64)
+        self.cum_logG = torch.zeros(B, N, **f64)  # sum of log-potentials along each ancestral line
+        self.r_prev = torch.zeros(B, N, **f64)
+        self.r_max = torch.full((B, N), -math.inf, **f64)
+        self.r_sum = torch.zeros(B, N, **f64)
+        self.rewards = torch.full((B, N), math.nan, **f64)
+        self.trace: List[StepTrace] = []
+        self.k = 0
+        self.num_model_evals = 0
+        self.num_reward_evals = 0
+        self._result: Optional[SMCResult] = None
+
+    # -- helpers ---------------------------------------------------------------
+    def _view(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(self.B, self.config.num_particles, *self.shape)
+
+    def _reward(self, x: torch.Tensor, t) -> torch.Tensor:
+        r = self.reward(self._view(x), t)
+        self.num_reward_evals += x.shape[0]
+        r = torch.as_tensor(r, device=self.device).to(torch.float64)
+        if r.shape != (self.B, self.config.num_particles):
+            raise ValueError(f"reward must return shape (B, N)={(self.B, self.config.num_particles)}, got {tuple(r.shape)}")
+        if torch.isnan(r).any():
+            raise ValueError(f"the reward returned NaN at step {self.k} for {int(torch.isnan(r).sum())} particle(s)")
+        if self.config.reward_transform == "log":
+            if (r < 0).any() or (r > 1).any():
+                raise ValueError("reward_transform='log' expects probabilities in [0, 1]")
+            r = torch.log(r)
+        return r
+
+    def _log_potential(self, r: torch.Tensor, final: bool) -> torch.Tensor:
+        lam, pot = self.config.guidance_scale, self.config.potential
+        if lam == 0:
+            return torch.zeros_like(r)
+        if final and pot != "paper":
+            logG = lam * r - _finite(self.cum_logG)
+        elif pot in ("paper", "immediate"):
+            logG = lam * r
+        elif pot == "difference":
+            logG = lam * (r - _finite(self.r_prev))
+        elif pot == "max":
+            logG = lam * torch.maximum(self.r_max, r)
+        else:  # sum
+            logG = lam * (_finite(self.r_sum) + r)
+        # a particle the reward rules out (r = -inf, e.g. probability 0) gets weight 0
+        return torch.where(torch.isneginf(r), -math.inf, logG)
+
+    def _reweight(self, r: torch.Tensor, final: bool) -> None:
+        logG = self._log_potential(r, final)
+        self.logw = self.logw + logG
+        self.cum_logG = self.cum_logG + logG
+        self.r_prev, self.r_max, self.r_sum = r, torch.maximum(self.r_max, r), self.r_sum + r
+        self.rewards = r
+
+    # -- the iteration ---------------------------------------------------------
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> SMCState:
+        if self.k >= len(self.timesteps):
+            raise StopIteration
+        cfg, k, t = self.config, self.k, self.timesteps[self.k]
+        K, R, N = len(self.timesteps), cfg.resample_interval, cfg.num_particles
+        out = self.model(self.x, t)
+        self.num_model_evals += self.x.shape[0]
+        x0 = predict_x0(self.scheduler, out, self.x, t)
+        rewards = ancestors = resampled = None
+
+        if k > 0 and k % R == 0:  # evaluate the potential on x_k, then resample
+            target = self.x if cfg.reward_on == "xt" else x0
+            self._reweight(self._reward(target, t), final=False)
+            rewards = self.rewards.float().cpu()
+            lw = LogWeights(self.logw)
+            do = ~lw.is_uniform
+            if cfg.ess_threshold is not None:
+                do &= lw.ess < cfg.ess_threshold * N
+            ess = lw.ess.float().cpu()
+            if do.any():
+                A = resample(cfg.resampling, lw.W, generator=self.generator).to(self.device)
+                A = torch.where(do[:, None], A, torch.arange(N, device=self.device))
+                self.x, out, x0 = (_gather(self._view(v), A).reshape(v.shape) for v in (self.x, out, x0))
+                if self.source is not None:
+                    self.source = _gather(self._view(self.source), A).reshape(self.source.shape)
+                for name in ("cum_logG", "r_prev", "r_max", "r_sum", "rewards"):
+                    setattr(self, name, _gather(getattr(self, name), A))
+                self.logw = torch.where(do[:, None], torch.zeros_like(self.logw), _gather(self.logw, A))
+                ancestors, resampled = A.cpu(), do.cpu()
+        else:
+            ess = LogWeights(self.logw).ess.float().cpu()
+
+        self.x = self.scheduler.step(out, t, self.x, generator=self.generator).prev_sample
+        if cfg.leash > 0 and self.source is not None:
+            self.x = (1 - cfg.leash) * self.x + cfg.leash * self.source
+        self.k += 1
+        done = self.k == K
+        if done:  # final weighting on the clean output
+            self._reweight(self._reward(self.x, self.timesteps[-1] * 0), final=True)
+            rewards = self.rewards.float().cpu()
+            ess = LogWeights(self.logw).ess.float().cpu()
+        st = StepTrace(k, int(t), ess, rewards, ancestors, resampled)
+        self.trace.append(st)
+        return SMCState(k, int(t), self._view(self.x), self._view(x0), self.logw, st, done)
+
+    def run(self, progress: bool = False) -> SMCResult:
+        """Run all remaining steps and return the :class:`SMCResult`."""
+        from tqdm.auto import tqdm
+
+        steps = range(self.k, len(self.timesteps))
+        for _ in tqdm(steps, desc="SMC", disable=not progress, leave=False):
+            next(self)
+        return self.result()
+
+    def result(self) -> SMCResult:
+        if self.k < len(self.timesteps):
+            raise RuntimeError(f"the run is at step {self.k} of {len(self.timesteps)}; call run() first")
+        return SMCResult(
+            particles=self._view(self.x),
+            log_weights=self.logw,
+            rewards=self.rewards,
+            best_index=self.rewards.argmax(dim=1),
+            trace=self.trace,
+            timesteps=self.timesteps.cpu(),
+            num_model_evals=self.num_model_evals,
+            num_reward_evals=self.num_reward_evals,
+        )
+
+
+def smc_sample(scheduler, model: ModelFn, reward: RewardFn, config: Optional[SMCConfig] = None,
+               progress: bool = False, **kwargs) -> SMCResult:
+    """Run :class:`SMCSampler` to the end. ``kwargs`` go to its constructor."""
+    return SMCSampler(scheduler, model, reward, config, **kwargs).run(progress=progress)
