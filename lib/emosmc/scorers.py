@@ -1,0 +1,132 @@
+"""Emotion classifiers as differentiable-free scorers, with labels mapped by *name*.
+
+The real classifier (``dima806/facial_emotions_image_detection``) lists its seven
+labels in a non-alphabetical ``id2label`` order; the toy classifiers use yet
+other orders. :class:`EmotionClassifier` always returns probabilities in the
+canonical order :data:`emosmc.toyfaces.EMOTIONS`, so index 3 is ``happy`` for
+every model. Preprocessing (resize, mean/std of the model's own image processor)
+is done in torch on the model's device.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+
+from .toyfaces import EMOTIONS
+
+__all__ = ["EMOTIONS", "EmotionClassifier", "emotion_index", "PixelEmotionReward"]
+
+
+def emotion_index(name: str) -> int:
+    """Canonical index of an emotion name; an unknown name lists the valid ones."""
+    key = str(name).strip().lower()
+    if key not in EMOTIONS:
+        raise ValueError(f"unknown emotion {name!r}; valid targets are {', '.join(EMOTIONS)}")
+    return EMOTIONS.index(key)
+
+
+class EmotionClassifier(torch.nn.Module):
+    """A ``transformers`` image classifier whose labels are the seven emotions.
+
+    ``forward(images)`` takes ``(B, 3, H, W)`` images in ``[-1, 1]`` and returns
+    ``(B, 7)`` probabilities in the canonical order :data:`EMOTIONS`.
+    """
+
+    def __init__(self, model, image_mean: Sequence[float], image_std: Sequence[float], size: Sequence[int]):
+        super().__init__()
+        self.model = model.eval()
+        names = {int(i): str(n).strip().lower() for i, n in model.config.id2label.items()}
+        missing = [e for e in EMOTIONS if e not in names.values()]
+        if missing or len(names) != len(EMOTIONS):
+            raise ValueError(
+                f"classifier labels {sorted(names.values())} are not the seven emotions {list(EMOTIONS)}"
+            )
+        by_name = {n: i for i, n in names.items()}
+        self.register_buffer("order", torch.tensor([by_name[e] for e in EMOTIONS]), persistent=False)
+        self.register_buffer("mean", torch.tensor(image_mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(image_std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
+        self.size = tuple(int(s) for s in size)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: Union[str, Path], **kwargs) -> "EmotionClassifier":
+        """Load a hub id or a ``save_pretrained`` folder holding the model and its image processor."""
+        from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+        try:
+            model = AutoModelForImageClassification.from_pretrained(str(name_or_path), **kwargs)
+            proc = AutoImageProcessor.from_pretrained(str(name_or_path))
+        except OSError as err:
+            raise FileNotFoundError(
+                f"could not load the emotion classifier from {name_or_path!r}: {err}. "
+                "On a machine with internet it downloads from the Hugging Face hub; offline, point to a "
+                "folder made with save_pretrained."
+            ) from err
+        size = proc.size
+        hw = (size["height"], size["width"]) if "height" in size else (size["shortest_edge"],) * 2
+        return cls(model, proc.image_mean, proc.image_std, hw)
+
+    def save_pretrained(self, path: Union[str, Path]) -> None:
+        from transformers import ViTImageProcessor
+
+        self.model.save_pretrained(str(path))
+        ViTImageProcessor(size={"height": self.size[0], "width": self.size[1]},
+                          image_mean=self.mean.flatten().tolist(), image_std=self.std.flatten().tolist()).save_pretrained(str(path))
+
+    @property
+    def labels(self) -> List[str]:
+        return list(EMOTIONS)
+
+    def preprocess(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dim() != 4 or images.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W) in [-1, 1], got {tuple(images.shape)}")
+        x = (images.float().clamp(-1, 1) + 1) / 2
+        if tuple(x.shape[-2:]) != self.size:
+            x = F.interpolate(x, size=self.size, mode="bilinear", antialias=True, align_corners=False)
+        return (x - self.mean) / self.std
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        p = next(self.model.parameters())
+        out = self.model(pixel_values=self.preprocess(images).to(p.dtype)).logits.float()
+        return out[:, self.order]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits(images).softmax(-1)
+
+    def log_probs(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits(images).log_softmax(-1)
+
+
+class PixelEmotionReward:
+    """The report's reward: decode latents with the VAE, classify, ``r = log p(target)``.
+
+    ``targets`` gives one emotion per batch row. Called by the SMC sampler with
+    ``(B, N, C, h, w)`` latents (already multiplied by the VAE scaling factor) and
+    returns ``(B, N)``. Decoding happens in chunks of ``chunk_size`` particles.
+    """
+
+    def __init__(self, vae, classifier: EmotionClassifier, targets: Sequence[str], chunk_size: int = 64):
+        self.vae, self.classifier, self.chunk_size = vae, classifier, chunk_size
+        self.targets = torch.tensor([emotion_index(t) for t in targets])
+        self.scaling = float(vae.config.scaling_factor)
+        self.num_decodes = 0
+
+    @torch.no_grad()
+    def images(self, latents: torch.Tensor) -> torch.Tensor:
+        """Decode ``(M, C, h, w)`` scaled latents to images in ``[-1, 1]``."""
+        out = [self.vae.decode(z / self.scaling).sample for z in latents.split(self.chunk_size)]
+        self.num_decodes += latents.shape[0]
+        return torch.cat(out).clamp(-1, 1)
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        B, N = x.shape[:2]
+        if len(self.targets) != B:
+            raise ValueError(f"{len(self.targets)} target(s) for a batch of {B} source(s)")
+        imgs = self.images(x.reshape(B * N, *x.shape[2:]))
+        lp = torch.cat([self.classifier.log_probs(c) for c in imgs.split(self.chunk_size)])
+        lp = lp.view(B, N, -1)
+        idx = self.targets.to(lp.device).view(B, 1, 1).expand(B, N, 1)
+        return lp.gather(2, idx).squeeze(2)

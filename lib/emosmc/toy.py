@@ -1,0 +1,153 @@
+"""The toy world's data and the command that (re)trains the bundled models.
+
+    python -m emosmc.toy train-assets [--out lib/emosmc/assets/toy] [--scale 1.0]
+
+Each stage (classifier, judge, vae, unet) saves a ``save_pretrained`` folder and
+is skipped when its folder already exists, so an interrupted run resumes at the
+stage it was in. Training is logged to W&B (offline unless a key is configured)
+and to ``<out>/training_log.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import List, Sequence
+
+import numpy as np
+import torch
+
+from .toyfaces import EMOTIONS, Identity, render, sample_identity
+
+__all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets"]
+
+TRAIN_SEED, HELDOUT_SEED = 0, 10_000
+
+
+def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTIONS, size: int = 64,
+              intensity_range=(0.75, 1.0)):
+    """Render every identity with every expression, in memory.
+
+    Returns ``(images uint8 (M, size, size, 3), labels (M,) canonical emotion index, identities list,
+    identity index (M,))``. Training uses ``TRAIN_SEED``; the held-out faces (new identities) use
+    ``HELDOUT_SEED``.
+    """
+    rng = np.random.default_rng(seed)
+    ids: List[Identity] = [sample_identity(rng) for _ in range(n_identities)]
+    imgs, labels, who = [], [], []
+    for i, ident in enumerate(ids):
+        for e in expressions:
+            imgs.append(render(ident, e, size, float(rng.uniform(*intensity_range))))
+            labels.append(EMOTIONS.index(e))
+            who.append(i)
+    return np.stack(imgs), torch.tensor(labels), ids, torch.tensor(who)
+
+
+def _labels_for(model, canonical: torch.Tensor) -> torch.Tensor:
+    by_name = {n: int(i) for i, n in model.config.id2label.items()}
+    lut = torch.tensor([by_name[e] for e in EMOTIONS])
+    return lut[canonical]
+
+
+def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = True) -> dict:
+    from diffusers import AutoencoderKL, UNet2DModel
+
+    from .profiles import scheduler_config, toy_classifier, toy_judge, toy_unet_config, toy_vae_config, load_scheduler
+    from .scorers import EmotionClassifier
+    from .training import images_to_tensor, latent_scaling_factor, train_classifier, train_unet, train_vae, wandb_logger
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "training_log.json"
+    record = json.loads(log_path.read_text()) if log_path.exists() else {}
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    n_ids = max(20, int(1500 * scale))
+    t0 = time.time()
+    imgs, labels, _, _ = toy_faces(n_ids, TRAIN_SEED)
+    x = images_to_tensor(imgs)
+    record["render_s"] = round(time.time() - t0, 1)
+    record["train_images"] = len(x)
+    print(f"rendered {len(x)} training faces in {record['render_s']} s", flush=True)
+    log = wandb_logger("emosmc-toy", "train-assets", {"scale": scale})
+
+    def stage(name, fn):
+        if (out / name / "config.json").exists():
+            print(f"{name}: already trained, skipping", flush=True)
+            return
+        t = time.time()
+        info = fn() or {}
+        record[name] = {"seconds": round(time.time() - t, 1), **info}
+        log_path.write_text(json.dumps(record, indent=2))
+        print(f"{name}: done in {record[name]['seconds']} s {info}", flush=True)
+
+    def classifier(make, name, s):
+        def fn():
+            m = make(s)
+            steps = max(50, int(2000 * scale))
+            train_classifier(m, x, _labels_for(m, labels), steps=steps, seed=s, progress=progress, log=log)
+            EmotionClassifier(m, [0.5] * 3, [0.5] * 3, (64, 64)).save_pretrained(out / name)
+            return {"steps": steps}
+        return fn
+
+    stage("classifier", classifier(toy_classifier, "classifier", seed))
+    stage("judge", classifier(toy_judge, "judge", seed + 1))
+
+    def vae_fn():
+        torch.manual_seed(seed)
+        vae = AutoencoderKL(**toy_vae_config())
+        steps = max(50, int(2000 * scale))
+        train_vae(vae, x, steps=steps, seed=seed, progress=progress, log=log)
+        sf = latent_scaling_factor(vae, x[:2048])
+        vae.register_to_config(scaling_factor=sf)
+        vae.save_pretrained(out / "vae")
+        return {"steps": steps, "scaling_factor": sf}
+
+    stage("vae", vae_fn)
+
+    def unet_fn():
+        vae = AutoencoderKL.from_pretrained(out / "vae").eval()
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in x.split(256)])
+        lat = lat * vae.config.scaling_factor
+        torch.manual_seed(seed)
+        unet = UNet2DModel(**toy_unet_config())
+        sch = load_scheduler()
+        steps = max(50, int(4000 * scale))
+        _, ema = train_unet(unet, lat, sch, steps=steps, seed=seed, progress=progress, log=log)
+        ema.save_pretrained(out / "unet")
+        sch.save_pretrained(out / "unet")
+        return {"steps": steps, "latent_std": float(lat.std())}
+
+    stage("unet", unet_fn)
+    record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
+    log_path.write_text(json.dumps(record, indent=2))
+    if hasattr(log, "run"):
+        log.run.finish()
+    return record
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m emosmc.toy", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train-assets", help="train the bundled toy models from scratch")
+    t.add_argument("--out", default=str(Path(__file__).parent / "assets" / "toy"))
+    t.add_argument("--scale", type=float, default=1.0, help="fraction of the default data and steps")
+    t.add_argument("--seed", type=int, default=0)
+    w = sub.add_parser("write-dataset", help="render a toy-face image folder with labels.csv")
+    w.add_argument("out")
+    w.add_argument("--identities", type=int, default=100)
+    w.add_argument("--seed", type=int, default=HELDOUT_SEED)
+    a = p.parse_args(argv)
+    if a.cmd == "train-assets":
+        print(json.dumps(train_assets(Path(a.out), a.scale, a.seed), indent=2))
+    else:
+        from .toyfaces import write_dataset
+
+        print(write_dataset(a.out, a.identities, a.seed))
+
+
+if __name__ == "__main__":
+    main()

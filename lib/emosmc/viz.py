@@ -1,0 +1,102 @@
+"""Figures used by the notebooks and the demo (matplotlib only)."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+__all__ = ["density_contours", "particles_scatter", "ess_plot", "genealogy_plot", "offspring_bars",
+           "image_grid", "to_uint8"]
+
+
+def density_contours(ax, log_density, lim=4.0, n=200, **kw):
+    """Filled contours of ``exp(log_density(xy))`` on ``[-lim, lim]^2``."""
+    g = torch.linspace(-lim, lim, n, dtype=torch.float64)
+    X, Y = torch.meshgrid(g, g, indexing="xy")
+    Z = log_density(torch.stack([X, Y], -1).reshape(-1, 2)).reshape(n, n).exp()
+    ax.contourf(X.numpy(), Y.numpy(), Z.numpy(), levels=kw.pop("levels", 12), cmap=kw.pop("cmap", "Greys"), **kw)
+    ax.set_aspect("equal")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    return ax
+
+
+def particles_scatter(ax, x, weights=None, color="C0", size=8.0, **kw):
+    """Particles ``(N, 2)``; marker area proportional to the normalised weight when given."""
+    x = torch.as_tensor(x).detach().cpu().numpy()
+    s = size if weights is None else size * len(x) * torch.as_tensor(weights).cpu().numpy()
+    ax.scatter(x[:, 0], x[:, 1], s=s, c=color, alpha=kw.pop("alpha", 0.5), linewidths=0, **kw)
+    return ax
+
+
+def ess_plot(ax, result, row: int = 0, label: Optional[str] = None, **kw):
+    """ESS after each step, with the steps that resampled marked."""
+    ess = result.ess_curve()[:, row].numpy()
+    N = result.log_weights.shape[1]
+    (line,) = ax.plot(ess / N, label=label, **kw)
+    res = [s.step for s in result.trace if s.resampled is not None and bool(s.resampled[row])]
+    ax.plot(res, ess[res] / N, "v", color=line.get_color(), ms=4)
+    ax.set_xlabel("reverse step")
+    ax.set_ylabel("ESS / N")
+    ax.set_ylim(0, 1.05)
+    return ax
+
+
+def genealogy_plot(ax, result, row: int = 0, max_lines: int = 200, color="C0"):
+    """Ancestral lines of the final particles: particle index (y) against step (x). Lines that
+    merge have a common ancestor; the number of distinct roots is in the title."""
+    G = result.genealogy()[:, row, :].numpy()  # (K+1, N)
+    K1, N = G.shape
+    cols = np.linspace(0, N - 1, min(N, max_lines)).astype(int)
+    for n in cols:
+        ax.plot(np.arange(K1), G[:, n], color=color, lw=0.6, alpha=0.4)
+    ax.set_xlabel("reverse step")
+    ax.set_ylabel("ancestor index")
+    ax.set_title(f"{len(np.unique(G[0]))} of {N} starting particles have descendants")
+    return ax
+
+
+def offspring_bars(ax, W, counts: dict):
+    """Expected offspring ``N W_i`` next to the counts each scheme gave."""
+    W = torch.as_tensor(W).flatten().numpy()
+    N = len(W)
+    idx = np.arange(N)
+    width = 0.8 / (len(counts) + 1)
+    ax.bar(idx, N * W, width, color="k", alpha=0.3, label="N W_i (expected)")
+    for j, (name, c) in enumerate(counts.items()):
+        ax.bar(idx + (j + 1) * width, torch.as_tensor(c).flatten().numpy(), width, label=name)
+    ax.set_xlabel("particle")
+    ax.set_ylabel("children")
+    ax.legend(fontsize=7)
+    return ax
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """``(B, 3, H, W)`` in ``[-1, 1]`` -> ``(B, H, W, 3)`` uint8."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def image_grid(images, titles: Optional[Sequence[str]] = None, ncols: Optional[int] = None,
+               row_labels: Optional[Sequence[str]] = None, scale: float = 1.3, fontsize: int = 7):
+    """A figure of images: ``(B, H, W, 3)`` uint8 or ``(B, 3, H, W)`` tensors in ``[-1, 1]``."""
+    if isinstance(images, torch.Tensor):
+        images = to_uint8(images)
+    B = len(images)
+    ncols = ncols or B
+    nrows = int(np.ceil(B / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(scale * ncols, scale * nrows + 0.2 * (titles is not None)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < B:
+            ax.imshow(images[i])
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=fontsize)
+    if row_labels:
+        for r, lab in enumerate(row_labels):
+            axes[r, 0].text(-0.1, 0.5, lab, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=fontsize)
+    fig.tight_layout()
+    return fig
