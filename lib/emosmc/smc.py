@@ -354,7 +354,7 @@ class SMCSampler(Iterator[SMCState]):
         x0 = predict_x0(self.scheduler, out, self.x, t)
         rewards = ancestors = resampled = None
 
-        if k > 0 and k % R == 0:  # evaluate the potential on x_k, then resample
+        if k > 0 and k % R == 0 and cfg.guidance_scale != 0:  # evaluate the potential on x_k, resample
             target = self.x if cfg.reward_on == "xt" else x0
             self._reweight(self._reward(target, t), final=False)
             rewards = self.rewards.float().cpu()

@@ -1,0 +1,166 @@
+"""``EmotionEditPipeline``: a diffusers-style pipeline that edits the emotion of face images.
+
+    pipe = EmotionEditPipeline.from_profile("toy")
+    out = pipe(images, "happy", num_particles=16, generator=torch.Generator().manual_seed(0))
+    out.images          # (B, 3, H, W) best edit per source, in [-1, 1]
+    out.probs           # (B, 7) classifier probabilities of those edits (canonical order)
+
+Components: ``vae`` (diffusers AutoencoderKL), ``unet`` (UNet2DModel), ``scheduler``
+(DDPM-family) and ``classifier`` (:class:`emosmc.scorers.EmotionClassifier`).
+Every source image gets ``num_particles`` particles; sources and targets are
+broadcast against each other, so one image with seven targets is one batched
+call.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence, Union
+
+import torch
+
+from .data import load_image
+from .profiles import Profile, get_profile, load_classifier, load_scheduler, load_unet, load_vae
+from .scorers import EMOTIONS, EmotionClassifier, PixelEmotionReward, emotion_index
+from .smc import SMCConfig, SMCResult, SMCSampler
+
+__all__ = ["EmotionEditPipeline", "EmotionEditOutput"]
+
+
+@dataclass
+class EmotionEditOutput:
+    images: torch.Tensor  # (B, 3, H, W) best particle per source, decoded, in [-1, 1]
+    probs: torch.Tensor  # (B, 7) classifier probabilities of `images`
+    targets: List[str]
+    latents: torch.Tensor  # (B, N, C, h, w) all final particles (scaled latents)
+    smc: SMCResult
+    source_latents: torch.Tensor  # (B, C, h, w)
+
+    @property
+    def target_probs(self) -> torch.Tensor:
+        idx = torch.tensor([emotion_index(t) for t in self.targets])
+        return self.probs[torch.arange(len(idx)), idx]
+
+
+class EmotionEditPipeline:
+    def __init__(self, vae, unet, scheduler, classifier: EmotionClassifier):
+        self.vae, self.unet, self.scheduler, self.classifier = vae.eval(), unet.eval(), scheduler, classifier.eval()
+
+    # -- loading -----------------------------------------------------------------
+    @classmethod
+    def from_profile(cls, profile: Union[str, Profile] = "toy", device=None) -> "EmotionEditPipeline":
+        p = get_profile(profile) if isinstance(profile, str) else profile
+        return cls(p.load("vae", device), p.load("unet", device), p.load("scheduler"), p.load("classifier", device))
+
+    @classmethod
+    def from_pretrained(cls, path: Union[str, Path], device=None) -> "EmotionEditPipeline":
+        path = Path(path)
+        dev = torch.device(device) if device else torch.device("cpu")
+        return cls(load_vae(path / "vae").to(dev), load_unet(path / "unet").to(dev),
+                   load_scheduler(path / "scheduler"), load_classifier(path / "classifier").to(dev))
+
+    def save_pretrained(self, path: Union[str, Path]) -> None:
+        path = Path(path)
+        self.vae.save_pretrained(path / "vae")
+        self.unet.save_pretrained(path / "unet")
+        self.scheduler.save_pretrained(path / "scheduler")
+        self.classifier.save_pretrained(path / "classifier")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    @property
+    def image_size(self) -> int:
+        return int(self.vae.config.sample_size)
+
+    # -- pieces ------------------------------------------------------------------
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Images in ``[-1, 1]`` -> scaled latents (posterior mean times ``scaling_factor``)."""
+        z = self.vae.encode(images.to(self.device, next(self.vae.parameters()).dtype)).latent_dist.mean
+        return z * self.vae.config.scaling_factor
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor, chunk_size: int = 64) -> torch.Tensor:
+        sf = self.vae.config.scaling_factor
+        return torch.cat([self.vae.decode(z / sf).sample for z in latents.split(chunk_size)]).clamp(-1, 1)
+
+    @torch.no_grad()
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        return self.classifier(images.to(self.device))
+
+    def load_images(self, images, notes: Optional[List[str]] = None) -> torch.Tensor:
+        """Paths, a ``(3, H, W)`` / ``(B, 3, H, W)`` tensor in ``[-1, 1]``, or a list of either."""
+        if isinstance(images, torch.Tensor):
+            x = images[None] if images.dim() == 3 else images
+        else:
+            items = [images] if isinstance(images, (str, Path)) else list(images)
+            x = torch.stack([load_image(i, self.image_size, notes) if isinstance(i, (str, Path)) else i for i in items])
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise ValueError(f"images must be (B, 3, H, W) in [-1, 1], got shape {tuple(x.shape)}")
+        if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
+            raise ValueError(f"images must be {self.image_size}x{self.image_size}, got {tuple(x.shape[-2:])}; "
+                             "pass file paths to have them converted")
+        return x
+
+    # -- the edit ------------------------------------------------------------------
+    @torch.no_grad()
+    def __call__(
+        self,
+        images,
+        targets: Union[str, Sequence[str]],
+        num_particles: int = 20,
+        num_inference_steps: int = 250,
+        noise_strength: float = 0.23,
+        guidance_scale: float = 5.0,
+        resample_interval: int = 1,
+        potential: str = "paper",
+        reward_on: str = "xt",
+        resampling: str = "multinomial",
+        ess_threshold: Optional[float] = None,
+        leash: float = 0.0,
+        generator: Optional[torch.Generator] = None,
+        progress: bool = True,
+        chunk_size: int = 64,
+    ) -> EmotionEditOutput:
+        x = self.load_images(images)
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        for t in targets:
+            emotion_index(t)  # unknown names fail here, listing the valid ones
+        if len(x) == 1 and len(targets) > 1:
+            x = x.expand(len(targets), *x.shape[1:])
+        elif len(targets) == 1 and len(x) > 1:
+            targets = targets * len(x)
+        elif len(targets) != len(x):
+            raise ValueError(f"{len(x)} image(s) but {len(targets)} target(s): give one target per image, "
+                             "one target for all, or one image for all targets")
+        cfg = SMCConfig(num_particles=num_particles, num_inference_steps=num_inference_steps,
+                        noise_strength=noise_strength, guidance_scale=guidance_scale, potential=potential,
+                        reward_on=reward_on, resample_interval=resample_interval, ess_threshold=ess_threshold,
+                        resampling=resampling, leash=leash)
+        src = self.encode(x)
+        reward = PixelEmotionReward(self.vae, self.classifier, targets, chunk_size=chunk_size)
+        unet = self.unet
+
+        def model(z, t):
+            return torch.cat([unet(c, t).sample for c in z.split(chunk_size * 4)])
+
+        sampler = SMCSampler(self.scheduler, model, reward, cfg, init_latents=src, generator=generator)
+        res = sampler.run(progress=progress)
+        best = self.decode(res.best)
+        return EmotionEditOutput(best, self.classify(best).cpu(), targets, res.particles, res, src)
+
+    @torch.no_grad()
+    def img2img(self, images, num_inference_steps: int = 250, noise_strength: float = 0.23, num_samples: int = 1,
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Unguided img2img (no classifier): ``(B, num_samples, 3, H, W)`` -- the control for steering."""
+        x = self.load_images(images)
+        out = self(x, ["neutral"] * len(x), num_particles=num_samples, num_inference_steps=num_inference_steps,
+                   noise_strength=noise_strength, guidance_scale=0.0, generator=generator, progress=False)
+        B, N = out.latents.shape[:2]
+        return self.decode(out.latents.reshape(B * N, *out.latents.shape[2:])).view(B, N, 3, *x.shape[-2:])
+
+    @staticmethod
+    def valid_targets() -> List[str]:
+        return list(EMOTIONS)
