@@ -105,6 +105,24 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
 
     stage("vae", vae_fn)
 
+    def refined(name, fn):  # a second phase that rewrites an existing folder; marked in the log
+        if name in record:
+            print(f"{name}: already done, skipping", flush=True)
+            return
+        t = time.time()
+        info = fn() or {}
+        record[name] = {"seconds": round(time.time() - t, 1), **info}
+        log_path.write_text(json.dumps(record, indent=2))
+        print(f"{name}: done in {record[name]['seconds']} s {info}", flush=True)
+
+    def decoder_fn():
+        vae = AutoencoderKL.from_pretrained(out / "vae")
+        steps = max(50, int(1500 * scale))
+        train_vae(vae, x, steps=steps, lr=5e-4, seed=seed + 2, progress=progress, log=log, decoder_only=True)
+        vae.save_pretrained(out / "vae")
+        return {"steps": steps}
+
+
     def unet_fn():
         vae = AutoencoderKL.from_pretrained(out / "vae").eval()
         g = torch.Generator().manual_seed(seed)
@@ -121,6 +139,22 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         return {"steps": steps, "latent_std": float(lat.std())}
 
     stage("unet", unet_fn)
+
+    def unet_refine_fn():
+        vae = AutoencoderKL.from_pretrained(out / "vae").eval()
+        g = torch.Generator().manual_seed(seed + 3)
+        with torch.no_grad():
+            lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in x.split(256)])
+        lat = lat * vae.config.scaling_factor
+        unet = UNet2DModel.from_pretrained(out / "unet")
+        steps = max(50, int(4000 * scale))
+        _, ema = train_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, seed=seed + 3, progress=progress,
+                            log=log, ema_warmup=False, decay_lr=True)
+        ema.save_pretrained(out / "unet")
+        return {"steps": steps}
+
+    refined("unet_refine", unet_refine_fn)
+    refined("vae_decoder_refine", decoder_fn)  # the encoder is frozen: the UNet's latents stay valid
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     log_path.write_text(json.dumps(record, indent=2))
     if hasattr(log, "run"):

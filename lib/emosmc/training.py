@@ -87,22 +87,26 @@ def train_classifier(model, images: torch.Tensor, labels: torch.Tensor, steps: i
 
 
 def train_vae(vae, images: torch.Tensor, steps: int = 2000, batch_size: int = 32, lr: float = 2e-3,
-              kl_weight: float = 1e-6, seed: int = 0, progress: bool = True, log: LogFn = _nolog):
-    """AutoencoderKL training: L1 + MSE reconstruction plus a small KL term."""
+              kl_weight: float = 1e-6, seed: int = 0, progress: bool = True, log: LogFn = _nolog,
+              decoder_only: bool = False):
+    """AutoencoderKL training: L1 + MSE reconstruction plus a small KL term. ``decoder_only``
+    freezes the encoder, so the latents (and a UNet trained on them) stay valid."""
     g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(vae.parameters(), lr=lr, weight_decay=0.0)
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters()) if decoder_only else list(vae.parameters())
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: _cosine(s, steps, steps // 20))
     vae.train()
     bar = tqdm(_batches(len(images), batch_size, steps, g), total=steps, desc="vae", disable=not progress)
     for step, idx in enumerate(bar):
         x = images[idx]
-        post = vae.encode(x).latent_dist
+        with torch.set_grad_enabled(not decoder_only):
+            post = vae.encode(x).latent_dist
         rec = vae.decode(post.sample(generator=g)).sample
         mse = F.mse_loss(rec, x)
         loss = F.l1_loss(rec, x) + mse + kl_weight * post.kl().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         if step % 50 == 0:
@@ -122,14 +126,18 @@ def latent_scaling_factor(vae, images: torch.Tensor, batch_size: int = 256, seed
 
 
 def train_unet(unet, latents: torch.Tensor, scheduler, steps: int = 4000, batch_size: int = 64, lr: float = 5e-4,
-               ema_decay: float = 0.999, seed: int = 0, progress: bool = True, log: LogFn = _nolog):
-    """Epsilon-prediction MSE on cached (scaled) latents; returns ``(unet, ema_unet)``."""
+               ema_decay: float = 0.999, seed: int = 0, progress: bool = True, log: LogFn = _nolog,
+               ema_warmup: bool = True, decay_lr: bool = False):
+    """Epsilon-prediction MSE on cached (scaled) latents; returns ``(unet, ema_unet)``.
+    ``ema_warmup=False`` keeps the full EMA decay from the start (when continuing a run);
+    ``decay_lr`` anneals the learning rate with a cosine."""
     import copy
 
     g = torch.Generator().manual_seed(seed)
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 200))
+    warm = lambda s: min(1.0, (s + 1) / 200)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, (lambda s: warm(s) * _cosine(s, steps, 0)) if decay_lr else warm)
     T = scheduler.config.num_train_timesteps
     unet.train()
     bar = tqdm(_batches(len(latents), batch_size, steps, g), total=steps, desc="unet", disable=not progress)
@@ -144,7 +152,7 @@ def train_unet(unet, latents: torch.Tensor, scheduler, steps: int = 4000, batch_
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
         sched.step()
-        d = min(ema_decay, (1 + step) / (10 + step))
+        d = min(ema_decay, (1 + step) / (10 + step)) if ema_warmup else ema_decay
         with torch.no_grad():
             for pe, p in zip(ema.parameters(), unet.parameters()):
                 pe.lerp_(p, 1 - d)
