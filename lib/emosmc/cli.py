@@ -14,8 +14,8 @@ from .profiles import get_profile, resolve_profile
 from .scorers import EMOTIONS, emotion_index
 
 # Steering settings that work for the bundled toy models (see README, "The toy world").
-TOY_EDIT = dict(num_particles=16, num_inference_steps=100, noise_strength=0.5, guidance_scale=5.0,
-                resample_interval=1, potential="paper", reward_on="xt", resampling="multinomial")
+TOY_EDIT = dict(num_particles=16, num_inference_steps=60, noise_strength=0.6, guidance_scale=10.0,
+                resample_interval=1, potential="paper", reward_on="x0", resampling="systematic")
 # The report's settings for the real models (DESIGN.md section 2).
 CELEBAHQ_EDIT = dict(num_particles=20, num_inference_steps=250, noise_strength=0.23, guidance_scale=5.0,
                      resample_interval=1, potential="paper", reward_on="xt", resampling="multinomial")

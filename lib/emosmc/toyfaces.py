@@ -227,7 +227,7 @@ def render(identity: Identity, expression: str, size: int = 64, intensity: float
     if expression == "happy":
         for side in (-1, 1):
             ellipse(cx + side * fw * 0.55, cy + fh * 0.3, S * 0.035, S * 0.02, fill=tuple(min(255, int(v * 1.0 + 25)) if i == 0 else int(v * 0.9) for i, v in enumerate(skin)))
-    return np.asarray(img.resize((size, size), Image.LANCZOS))
+    return np.array(img.resize((size, size), Image.LANCZOS))
 
 
 def render_batch(identities: Sequence[Identity], expressions: Sequence[str], size: int = 64,
