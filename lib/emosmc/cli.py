@@ -47,7 +47,7 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     from .pipeline import EmotionEditPipeline
     from .toy import HELDOUT_SEED, toy_faces
     from .training import images_to_tensor
-    from .viz import image_grid, to_uint8
+    from .viz import image_grid
 
     out.mkdir(parents=True, exist_ok=True)
     profile = get_profile(profile_name)

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 from typing import Sequence
-
-import numpy as np
 import torch
 
 from .toyfaces import Identity, face_regions
