@@ -359,10 +359,11 @@ class SMCSampler(Iterator[SMCState]):
             self._reweight(self._reward(target, t), final=False)
             rewards = self.rewards.float().cpu()
             lw = LogWeights(self.logw)
+            ess_now = lw.ess
             do = ~lw.is_uniform
             if cfg.ess_threshold is not None:
-                do &= lw.ess < cfg.ess_threshold * N
-            ess = lw.ess.float().cpu()
+                do &= ess_now < cfg.ess_threshold * N
+            ess = ess_now.float().cpu()
             if do.any():
                 A = resample(cfg.resampling, lw.W, generator=self.generator).to(self.device)
                 A = torch.where(do[:, None], A, torch.arange(N, device=self.device))

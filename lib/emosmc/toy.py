@@ -71,15 +71,26 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     print(f"rendered {len(x)} training faces in {record['render_s']} s", flush=True)
     log = wandb_logger("emosmc-toy", "train-assets", {"scale": scale})
 
-    def stage(name, fn):
-        if (out / name / "config.json").exists():
-            print(f"{name}: already trained, skipping", flush=True)
+    def stage(name, fn, refines=False):
+        """Run ``fn`` unless done: a first phase is done when its folder exists, a refinement
+        (a second phase that rewrites an existing folder) when the log records it."""
+        done = name in record if refines else (out / name / "config.json").exists()
+        if done:
+            print(f"{name}: already done, skipping", flush=True)
             return
         t = time.time()
         info = fn() or {}
         record[name] = {"seconds": round(time.time() - t, 1), **info}
         log_path.write_text(json.dumps(record, indent=2))
         print(f"{name}: done in {record[name]['seconds']} s {info}", flush=True)
+
+    def cached_latents(sample_seed):
+        """Every training face encoded once with the current VAE (a posterior sample), scaled."""
+        vae = AutoencoderKL.from_pretrained(out / "vae").eval()
+        g = torch.Generator().manual_seed(sample_seed)
+        with torch.no_grad():
+            lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in x.split(256)])
+        return lat * vae.config.scaling_factor
 
     def classifier(make, name, s):
         def fn():
@@ -105,16 +116,6 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
 
     stage("vae", vae_fn)
 
-    def refined(name, fn):  # a second phase that rewrites an existing folder; marked in the log
-        if name in record:
-            print(f"{name}: already done, skipping", flush=True)
-            return
-        t = time.time()
-        info = fn() or {}
-        record[name] = {"seconds": round(time.time() - t, 1), **info}
-        log_path.write_text(json.dumps(record, indent=2))
-        print(f"{name}: done in {record[name]['seconds']} s {info}", flush=True)
-
     def decoder_fn():
         vae = AutoencoderKL.from_pretrained(out / "vae")
         steps = max(50, int(1500 * scale))
@@ -124,11 +125,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
 
 
     def unet_fn():
-        vae = AutoencoderKL.from_pretrained(out / "vae").eval()
-        g = torch.Generator().manual_seed(seed)
-        with torch.no_grad():
-            lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in x.split(256)])
-        lat = lat * vae.config.scaling_factor
+        lat = cached_latents(seed)
         torch.manual_seed(seed)
         unet = UNet2DModel(**toy_unet_config())
         sch = load_scheduler()
@@ -141,11 +138,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     stage("unet", unet_fn)
 
     def unet_refine_fn():
-        vae = AutoencoderKL.from_pretrained(out / "vae").eval()
-        g = torch.Generator().manual_seed(seed + 3)
-        with torch.no_grad():
-            lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in x.split(256)])
-        lat = lat * vae.config.scaling_factor
+        lat = cached_latents(seed + 3)
         unet = UNet2DModel.from_pretrained(out / "unet")
         steps = max(50, int(4000 * scale))
         _, ema = train_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, seed=seed + 3, progress=progress,
@@ -153,8 +146,8 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         ema.save_pretrained(out / "unet")
         return {"steps": steps}
 
-    refined("unet_refine", unet_refine_fn)
-    refined("vae_decoder_refine", decoder_fn)  # the encoder is frozen: the UNet's latents stay valid
+    stage("unet_refine", unet_refine_fn, refines=True)
+    stage("vae_decoder_refine", decoder_fn, refines=True)  # the encoder is frozen: the UNet's latents stay valid
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     log_path.write_text(json.dumps(record, indent=2))
     if hasattr(log, "run"):
