@@ -148,6 +148,23 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
 
     stage("unet_refine", unet_refine_fn, refines=True)
     stage("vae_decoder_refine", decoder_fn, refines=True)  # the encoder is frozen: the UNet's latents stay valid
+
+    def classifier_recon_fn():
+        """Fine-tune the guidance classifier on originals plus their VAE reconstructions: steering
+        scores decoded latents, so the classifier must read the VAE's (slightly blurred) mouths."""
+        from .profiles import load_classifier
+
+        vae = AutoencoderKL.from_pretrained(out / "vae").eval()
+        with torch.no_grad():
+            rec = torch.cat([vae.decode(vae.encode(b).latent_dist.mean).sample.clamp(-1, 1) for b in x.split(256)])
+        clf = load_classifier(out / "classifier")
+        steps = max(50, int(800 * scale))
+        train_classifier(clf.model, torch.cat([x, rec]), _labels_for(clf.model, labels).repeat(2), steps=steps,
+                         lr=2e-4, seed=seed + 4, progress=progress, log=log)
+        clf.save_pretrained(out / "classifier")
+        return {"steps": steps}
+
+    stage("classifier_recon_finetune", classifier_recon_fn, refines=True)
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     log_path.write_text(json.dumps(record, indent=2))
     if hasattr(log, "run"):
