@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["wandb_logger", "train_classifier", "train_vae", "train_unet", "latent_scaling_factor",
+__all__ = ["wandb_logger", "kaggle_secret", "train_classifier", "train_vae", "train_unet", "latent_scaling_factor",
            "images_to_tensor"]
 
 LogFn = Callable[[dict, int], None]
@@ -25,10 +25,26 @@ def _nolog(d: dict, step: int) -> None:
     pass
 
 
+def kaggle_secret(name: str) -> Optional[str]:
+    """A secret from Kaggle's add-on (Add-ons > Secrets, attached to the notebook), else ``None``."""
+    try:
+        from kaggle_secrets import UserSecretsClient  # only exists inside Kaggle kernels
+    except ImportError:
+        return None
+    try:
+        return UserSecretsClient().get_secret(name)
+    except Exception:  # not attached to this notebook, or no such secret
+        return None
+
+
 def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Optional[dict] = None) -> LogFn:
     """A ``log(dict, step)`` that writes to W&B: online when a key is configured, else offline."""
     import wandb
 
+    if not os.environ.get("WANDB_API_KEY"):
+        key = kaggle_secret("WANDB_API_KEY")
+        if key:
+            os.environ["WANDB_API_KEY"] = key
     mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
     run = wandb.init(project=project, name=name, config=config or {}, mode=mode, reinit="finish_previous")
 
