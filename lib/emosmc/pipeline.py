@@ -35,6 +35,7 @@ class EmotionEditOutput:
     latents: torch.Tensor  # (B, N, C, h, w) all final particles (scaled latents)
     smc: SMCResult
     source_latents: torch.Tensor  # (B, C, h, w)
+    nfe: dict = None  # network evaluations: {"unet": latents through the UNet, "decode": VAE decodes for scoring}
 
     @property
     def target_probs(self) -> torch.Tensor:
@@ -141,15 +142,17 @@ class EmotionEditPipeline:
                         resampling=resampling, leash=leash)
         src = self.encode(x)
         reward = PixelEmotionReward(self.vae, self.classifier, targets, chunk_size=chunk_size)
-        unet = self.unet
+        unet, nfe = self.unet, {"unet": 0}
 
         def model(z, t):
+            nfe["unet"] += len(z)
             return torch.cat([unet(c, t).sample for c in z.split(chunk_size * 4)])
 
         sampler = SMCSampler(self.scheduler, model, reward, cfg, init_latents=src, generator=generator)
         res = sampler.run(progress=progress)
         best = self.decode(res.best)
-        return EmotionEditOutput(best, self.classify(best).cpu(), targets, res.particles, res, src)
+        nfe["decode"] = reward.num_decodes + len(best)
+        return EmotionEditOutput(best, self.classify(best).cpu(), targets, res.particles, res, src, nfe)
 
     @torch.no_grad()
     def img2img(self, images, num_inference_steps: int = 250, noise_strength: float = 0.23, num_samples: int = 1,

@@ -100,3 +100,27 @@ def image_grid(images, titles: Optional[Sequence[str]] = None, ncols: Optional[i
             axes[r, 0].text(-0.1, 0.5, lab, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=fontsize)
     fig.tight_layout()
     return fig
+
+
+def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = "realism", scale: float = 3.0):
+    """The report's Figure 5: per swept parameter, the mean ``metric`` against the parameter's value,
+    marker area proportional to the mean ``size_by`` (realism)."""
+    from .ablation import summarise
+
+    fig, axes = plt.subplots(1, len(params), figsize=(scale * len(params), scale * 0.9), squeeze=False)
+    for ax, p in zip(axes[0], params):
+        s = summarise(rows, p)
+        x = [r[p] for r in s]
+        y = [r[metric] for r in s]
+        area = [20 + 300 * max(0.0, r[size_by]) if r[size_by] == r[size_by] else 20 for r in s]
+        ax.plot(x, y, color="0.7", zorder=1)
+        ax.scatter(x, y, s=area, zorder=2, alpha=0.8)
+        for xi, yi, r in zip(x, y, s):
+            ax.annotate(f"{r[size_by]:.2f}", (xi, yi), textcoords="offset points", xytext=(0, 9), ha="center",
+                        fontsize=7)
+        ax.set_xlabel(p)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(metric.replace("_", " ") if ax is axes[0][0] else "")
+    fig.suptitle(f"{metric.replace('_', ' ')} by parameter (marker size and label: {size_by})", fontsize=9)
+    fig.tight_layout()
+    return fig
