@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 __all__ = ["density_contours", "particles_scatter", "ess_plot", "genealogy_plot", "offspring_bars",
-           "image_grid", "to_uint8"]
+           "image_grid", "to_uint8", "ablation_plot", "edit_figure"]
 
 
 def density_contours(ax, log_density, lim=4.0, n=200, **kw):
@@ -122,5 +122,35 @@ def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = 
         ax.set_ylim(0, 1.05)
         ax.set_ylabel(metric.replace("_", " ") if ax is axes[0][0] else "")
     fig.suptitle(f"{metric.replace('_', ' ')} by parameter (marker size and label: {size_by})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def edit_figure(source, best, particles, particle_probs, result, target: str, row: int = 0, best_prob=None):
+    """One steered edit at a glance: source and best result, every final particle with the
+    classifier's target probability, the ESS over the steps, and the particles' genealogy."""
+    N = len(particles)
+    ncols = max(4, min(N, 8))
+    prow = int(np.ceil(N / ncols))
+    fig = plt.figure(figsize=(1.4 * ncols, 2.6 + 1.4 * prow + 2.2))
+    gs = fig.add_gridspec(2 + prow, ncols, height_ratios=[2.2] + [1.2] * prow + [2.2])
+    src, bst = to_uint8(source[None])[0], to_uint8(best[None])[0]
+    h = ncols // 2
+    ax = fig.add_subplot(gs[0, :h])
+    ax.imshow(src)
+    ax.set_title("source", fontsize=9)
+    ax.axis("off")
+    ax = fig.add_subplot(gs[0, h:])
+    ax.imshow(bst)
+    ax.set_title(f"best particle -> {target}" + (f"  p={best_prob:.2f}" if best_prob is not None else ""), fontsize=9)
+    ax.axis("off")
+    for i, im in enumerate(to_uint8(particles)):
+        ax = fig.add_subplot(gs[1 + i // ncols, i % ncols])
+        ax.imshow(im)
+        ax.set_title(f"p={float(particle_probs[i]):.2f}", fontsize=7)
+        ax.axis("off")
+    ess_plot(fig.add_subplot(gs[-1, :h]), result, row)
+    genealogy_plot(fig.add_subplot(gs[-1, h:]), result, row)
+    fig.axes[-1].title.set_fontsize(8)
     fig.tight_layout()
     return fig

@@ -1,0 +1,146 @@
+"""The ipywidgets explorer of notebooks/06_explorer.ipynb.
+
+``explore(...)`` is the plain function behind the Run button (tested by pytest:
+widget callbacks swallow exceptions); ``explorer(...)`` builds the controls.
+"""
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import torch
+
+from .scorers import EMOTIONS, emotion_index
+
+__all__ = ["ExplorerResult", "explore", "image_from_upload", "explorer", "toy_gallery"]
+
+POTENTIALS = ["paper", "difference", "immediate", "max", "sum"]
+SCHEMES = ["multinomial", "systematic", "stratified", "residual"]
+
+
+@dataclass
+class ExplorerResult:
+    output: object  # EmotionEditOutput
+    particles: torch.Tensor  # (N, 3, H, W) decoded final particles
+    particle_probs: torch.Tensor  # (N,) classifier target probability of each
+    seconds: float
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def target_prob(self) -> float:
+        return float(self.output.target_probs[0])
+
+
+def explore(pipe, source: torch.Tensor, target: str, num_particles: int = 8, num_inference_steps: int = 60,
+            noise_strength: float = 0.6, guidance_scale: float = 10.0, resample_interval: int = 1,
+            potential: str = "paper", resampling: str = "systematic", reward_on: str = "x0",
+            seed: int = 0) -> ExplorerResult:
+    """One steered edit of one ``(3, H, W)`` source image, with everything the explorer shows."""
+    emotion_index(target)
+    if potential not in POTENTIALS:
+        raise ValueError(f"unknown potential {potential!r}; one of {POTENTIALS}")
+    if resampling not in SCHEMES:
+        raise ValueError(f"unknown resampling scheme {resampling!r}; one of {SCHEMES}")
+    if not 0.0 < noise_strength <= 1.0:
+        raise ValueError(f"noise_strength must be in (0, 1], got {noise_strength}")
+    t0 = time.time()
+    out = pipe(source, target, num_particles=num_particles, num_inference_steps=num_inference_steps,
+               noise_strength=noise_strength, guidance_scale=guidance_scale, resample_interval=resample_interval,
+               potential=potential, resampling=resampling, reward_on=reward_on,
+               generator=torch.Generator().manual_seed(seed), progress=False)
+    parts = pipe.decode(out.latents[0])
+    probs = pipe.classify(parts)[:, emotion_index(target)].cpu()
+    return ExplorerResult(out, parts.cpu(), probs, time.time() - t0)
+
+
+def image_from_upload(content: bytes, name: str, size: int, notes: Optional[List[str]] = None) -> torch.Tensor:
+    """An uploaded file's bytes -> ``(3, size, size)`` in ``[-1, 1]``, through the same checks and
+    conversions as a file on disk (errors name the upload)."""
+    from .data import load_image
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / Path(name).name
+        path.write_bytes(bytes(content))
+        return load_image(path, size, notes)
+
+
+def toy_gallery(n: int = 7, seed: int = 10_000) -> Dict[str, torch.Tensor]:
+    """Held-out toy faces, each identity with a different expression, keyed by a readable name."""
+    from .toyfaces import render, sample_identity
+    from .training import images_to_tensor
+
+    out = {}
+    for i in range(n):
+        e = EMOTIONS[i % 7]
+        out[f"toy face {i} ({e})"] = images_to_tensor(torch.from_numpy(render(sample_identity(seed + i), e))[None])[0]
+    return out
+
+
+def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = None):
+    """The widget UI: a face (gallery or upload), a target and every SMC setting; Run shows the
+    best result, all particles, the ESS curve and the genealogy."""
+    import ipywidgets as W
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .viz import edit_figure
+
+    d = {**dict(num_particles=8, num_inference_steps=60, noise_strength=0.6, guidance_scale=10.0, resample_interval=1,
+                potential="paper", resampling="systematic", seed=0), **(defaults or {})}
+    style = {"description_width": "110px"}
+    face = W.Dropdown(options=list(gallery), description="face", style=style)
+    upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
+    target = W.Dropdown(options=list(EMOTIONS), value="happy", description="target", style=style)
+    N = W.IntSlider(d["num_particles"], 1, 64, description="particles N", style=style)
+    steps = W.IntSlider(d["num_inference_steps"], 10, 250, description="steps", style=style)
+    strength = W.FloatSlider(d["noise_strength"], min=0.05, max=1.0, step=0.05, description="noise strength", style=style)
+    gamma = W.FloatSlider(d["guidance_scale"], min=0.0, max=40.0, step=0.5, description="gamma", style=style)
+    R = W.IntSlider(d["resample_interval"], 1, 20, description="resample every R", style=style)
+    potential = W.Dropdown(options=POTENTIALS, value=d["potential"], description="potential", style=style)
+    scheme = W.Dropdown(options=SCHEMES, value=d["resampling"], description="resampling", style=style)
+    seed = W.IntText(d["seed"], description="seed", style=style)
+    run = W.Button(description="Run", button_style="primary")
+    status, out = W.HTML(), W.Output()
+
+    def source():
+        if upload.value:
+            f = upload.value[0] if isinstance(upload.value, (list, tuple)) else list(upload.value.values())[0]
+            notes: List[str] = []
+            x = image_from_upload(f["content"], f["name"], pipe.image_size, notes)
+            return x, f["name"], notes
+        return gallery[face.value], face.value, []
+
+    last: dict = {"result": None, "figure": None}
+
+    def on_run(_=None):
+        out.clear_output()
+        last.update(result=None, figure=None)
+        status.value = "running..."
+        try:
+            x, name, notes = source()
+            r = explore(pipe, x, target.value, N.value, steps.value, strength.value, gamma.value, R.value,
+                        potential.value, scheme.value, seed=seed.value)
+        except Exception as err:  # shown to the user: widget callbacks would swallow it
+            status.value = f"<b style='color:#b00'>{type(err).__name__}: {err}</b>"
+            return
+        status.value = (f"{name} -> {target.value}: p(target) = {r.target_prob:.2f} in {r.seconds:.1f} s"
+                        + ("; " + "; ".join(notes) if notes else ""))
+        with out:
+            fig = edit_figure(x, r.output.images[0], r.particles, r.particle_probs, r.output.smc, target.value,
+                              best_prob=r.target_prob)
+            display(fig)
+            plt.close(fig)
+        last.update(result=r, figure=fig)
+
+    run.on_click(on_run)
+    ui = W.VBox([W.HBox([W.VBox([face, upload, target, N, steps, strength]),
+                         W.VBox([gamma, R, potential, scheme, seed, run])]), status, out])
+    ui.run, ui.status, ui.last = on_run, status, last  # type: ignore[attr-defined]
+    ui.controls = dict(face=face, upload=upload, target=target, num_particles=N, num_inference_steps=steps,
+                       noise_strength=strength, guidance_scale=gamma, resample_interval=R, potential=potential,
+                       resampling=scheme, seed=seed)  # type: ignore[attr-defined]
+    return ui

@@ -1,0 +1,72 @@
+"""The explorer's callback, tested directly (ipywidgets would swallow its exceptions)."""
+import datetime
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from emosmc.data import ImageLoadError
+from emosmc.pipeline import EmotionEditPipeline
+from emosmc.widgets import explore, explorer, image_from_upload, toy_gallery
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return EmotionEditPipeline.from_profile("toy")
+
+
+@pytest.fixture(scope="module")
+def gallery():
+    return toy_gallery(3)
+
+
+def test_explore_steers_and_returns_what_the_explorer_shows(pipe, gallery):
+    x = gallery["toy face 0 (angry)"]
+    kw = dict(num_particles=6, num_inference_steps=40, noise_strength=0.6, seed=1)
+    guided = explore(pipe, x, "happy", guidance_scale=10.0, **kw)
+    plain = explore(pipe, x, "happy", guidance_scale=0.0, **kw)
+    assert guided.particles.shape == (6, 3, 64, 64) and guided.particle_probs.shape == (6,)
+    assert guided.target_prob > plain.particle_probs.mean() + 0.3
+    assert guided.target_prob == pytest.approx(float(guided.particle_probs.max()), abs=1e-4)
+    again = explore(pipe, x, "happy", guidance_scale=10.0, **kw)
+    assert torch.equal(again.output.images, guided.output.images)
+
+
+@pytest.mark.parametrize("kw,match", [
+    (dict(target="joyful"), "joyful"),
+    (dict(potential="best"), "unknown potential"),
+    (dict(resampling="wheel"), "unknown resampling"),
+    (dict(noise_strength=0.0), "noise_strength"),
+])
+def test_explore_rejects_bad_settings_by_name(pipe, gallery, kw, match):
+    args = dict(target="happy", num_particles=2, num_inference_steps=10)
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        explore(pipe, gallery["toy face 1 (disgust)"], **args)
+
+
+def test_uploads_go_through_the_file_checks():
+    buf = io.BytesIO()
+    Image.fromarray(np.full((80, 100), 100, np.uint8)).save(buf, format="PNG")
+    notes = []
+    with pytest.warns(UserWarning, match="me.png: converted L"):
+        x = image_from_upload(buf.getvalue(), "me.png", 64, notes)
+    assert x.shape == (3, 64, 64) and any("centre-cropped 100x80" in n for n in notes)
+    with pytest.raises(ImageLoadError, match="notes.txt"):
+        image_from_upload(b"hello", "notes.txt", 64)
+
+
+def test_the_run_button_shows_results_and_errors_instead_of_swallowing_them(pipe, gallery):
+    ui = explorer(pipe, gallery, defaults=dict(num_particles=2, num_inference_steps=10))
+    c = ui.controls
+    c["face"].value, c["target"].value, c["potential"].value = "toy face 2 (fear)", "sad", "difference"
+    ui.run()
+    assert "toy face 2 (fear) -> sad: p(target) =" in ui.status.value
+    assert ui.last["result"].particles.shape[0] == 2 and len(ui.last["figure"].axes) == 6
+    c["upload"].value = ({"name": "holiday.txt", "type": "text/plain", "size": 5, "last_modified": datetime.datetime(2026, 1, 1),
+                          "content": memoryview(b"hello")},)
+    ui.run()
+    assert "ImageLoadError" in ui.status.value and "holiday.txt" in ui.status.value
+    assert ui.last["result"] is None
