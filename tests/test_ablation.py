@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from emosmc.ablation import Realism, grid, one_at_a_time, read_rows, run_ablation, summarise
+from emosmc.ablation import grid, one_at_a_time, read_rows, run_ablation, summarise
+from emosmc.metrics import Realism
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.toyfaces import render, sample_identity
 from emosmc.training import images_to_tensor

@@ -22,44 +22,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .metrics import Realism
 from .scorers import emotion_index
 
-__all__ = ["Realism", "one_at_a_time", "grid", "run_ablation", "read_rows", "summarise", "config_key"]
+__all__ = ["one_at_a_time", "grid", "run_ablation", "read_rows", "summarise", "config_key"]
 
 FIELDS = ["config", "swept", "image", "target", "target_prob", "realism", "judge_prob", "seconds", "unet_evals",
           "decodes"]
-
-
-class Realism:
-    """The report's realism: MTCNN's face probability (facenet-pytorch), 0 when no face is found.
-
-    Images are ``(B, 3, H, W)`` in ``[-1, 1]``; small ones are upsampled to ``min_size`` first
-    (MTCNN looks for faces of at least 20 pixels)."""
-
-    def __init__(self, device=None, min_size: int = 160):
-        from facenet_pytorch import MTCNN
-
-        self.mtcnn = MTCNN(keep_all=False, device=device or "cpu")
-        self.min_size = min_size
-
-    @torch.no_grad()
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        from PIL import Image
-
-        from .viz import to_uint8
-
-        pils = []
-        for a in to_uint8(images.float().cpu()):
-            im = Image.fromarray(a)
-            if min(im.size) < self.min_size:
-                im = im.resize((self.min_size, self.min_size), Image.BILINEAR)
-            pils.append(im)
-        _, probs = self.mtcnn.detect(pils)
-        out = []
-        for p in probs:  # numpy 2: arrays of dtype object, None where no face
-            v = np.asarray(p if p is not None else [np.nan], dtype=float).ravel()
-            out.append(0.0 if v.size == 0 or np.isnan(v[0]) else float(v[0]))
-        return torch.tensor(out)
 
 
 def config_key(config: dict) -> str:

@@ -59,6 +59,9 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
         src = pipe.load_images([image], notes)
         for n in notes:
             print("note:", n)
+        from .metrics import no_face_warnings
+
+        no_face_warnings(src, [Path(image).name])
         src_labels = ["your image"]
     else:
         imgs, labels, _, _ = toy_faces(n_faces, HELDOUT_SEED + 1, expressions=("neutral", "sad", "angry"))
@@ -111,6 +114,9 @@ def edit(image: str, target: str, out: Path, profile_name: str = "auto", seed: i
     x = pipe.load_images([image], notes)
     for n in notes:
         print("note:", n)
+    from .metrics import no_face_warnings
+
+    no_face_warnings(x, [Path(image).name])
     settings = edit_settings(profile.name)
     settings.update({k: v for k, v in overrides.items() if v is not None})
     res = pipe(x, target, generator=torch.Generator().manual_seed(seed), **settings)

@@ -90,6 +90,7 @@ class ImageFolderDataset(torch.utils.data.Dataset):
     root: Union[str, Path]
     size: int
     labels_csv: Optional[Union[str, Path]] = None
+    max_images: Optional[int] = None  # keep the first readable ones (a quick run)
     files: List[Path] = field(default_factory=list, init=False)
     labels: List[dict] = field(default_factory=list, init=False)
     skipped: List[Tuple[str, str]] = field(default_factory=list, init=False)
@@ -118,6 +119,8 @@ class ImageFolderDataset(torch.utils.data.Dataset):
                 continue
             self.files.append(p)
             self.labels.append(row)
+            if self.max_images and len(self.files) >= self.max_images:
+                break
         if self.skipped:
             warnings.warn(f"{len(self.skipped)} file(s) under {self.root} skipped; see .skipped", UserWarning)
 

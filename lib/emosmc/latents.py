@@ -100,7 +100,9 @@ def find_cache(name: str = "latents", work: Union[str, Path, None] = None,
     """Where a finished cache called ``name`` is: ``<work>/<name>`` first, then any
     ``<inputs>/*/<name>`` (on Kaggle, the outputs of an earlier kernel under ``/kaggle/input``)."""
     cands = [Path(work) / name] if work else []
-    inputs = Path(inputs or os.environ.get("EMOSMC_KAGGLE_INPUT", "/kaggle/input"))
+    from .profiles import kaggle_input
+
+    inputs = Path(inputs) if inputs else kaggle_input()
     if inputs.is_dir():
         cands += sorted(p for p in inputs.glob(f"*/{name}") if p.is_dir())
         cands += sorted(p for p in inputs.glob(f"*/*/{name}") if p.is_dir())

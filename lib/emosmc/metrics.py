@@ -1,12 +1,15 @@
-"""Evaluation measures: classifier accuracy, PSNR, flip rate and identity distance in the toy world."""
+"""Evaluation measures: classifier accuracy, PSNR, identity distance in the toy world, and the
+report's realism (MTCNN face probability)."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
+
+import numpy as np
 import torch
 
 from .toyfaces import Identity, face_regions
 
-__all__ = ["psnr", "accuracy", "identity_distance", "target_accuracy"]
+__all__ = ["psnr", "accuracy", "identity_distance", "target_accuracy", "Realism", "no_face_warnings"]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -36,3 +39,48 @@ def identity_distance(a: torch.Tensor, b: torch.Tensor, identities: Sequence[Ide
         d = (x.float() - y.float()).abs().mean(0) * 127.5
         out.append(d[m].mean())
     return torch.stack(out)
+
+
+class Realism:
+    """The report's realism: MTCNN's face probability (facenet-pytorch), 0 when no face is found.
+
+    Images are ``(B, 3, H, W)`` in ``[-1, 1]``; small ones are upsampled to ``min_size`` first
+    (MTCNN looks for faces of at least 20 pixels)."""
+
+    def __init__(self, device=None, min_size: int = 160):
+        from facenet_pytorch import MTCNN
+
+        self.mtcnn = MTCNN(keep_all=False, device=device or "cpu")
+        self.min_size = min_size
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        from PIL import Image
+
+        from .viz import to_uint8
+
+        pils = []
+        for a in to_uint8(images.float().cpu()):
+            im = Image.fromarray(a)
+            if min(im.size) < self.min_size:
+                im = im.resize((self.min_size, self.min_size), Image.BILINEAR)
+            pils.append(im)
+        _, probs = self.mtcnn.detect(pils)
+        out = []
+        for p in probs:  # numpy 2: arrays of dtype object, None where no face
+            v = np.asarray(p if p is not None else [np.nan], dtype=float).ravel()
+            out.append(0.0 if v.size == 0 or np.isnan(v[0]) else float(v[0]))
+        return torch.tensor(out)
+
+
+def no_face_warnings(images: torch.Tensor, names, realism: Optional["Realism"] = None, threshold: float = 0.5):
+    """Warn (and return the messages) for images in which MTCNN finds no face."""
+    import warnings
+
+    p = (realism or Realism())(images)
+    msgs = [f"{n}: no face detected (MTCNN p={float(v):.2f}); the models expect a centred face photo, "
+            "so the edit may be meaningless" for n, v in zip(names, p) if v < threshold]
+    for msg in msgs:
+        warnings.warn(msg, UserWarning, stacklevel=2)
+    return msgs
+

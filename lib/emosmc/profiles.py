@@ -18,6 +18,11 @@ __all__ = [
     "Profile",
     "get_profile",
     "resolve_profile",
+    "work_dir",
+    "kaggle_input",
+    "find_celebahq_images",
+    "find_trained_unet",
+    "CELEBAHQ_DATASET",
     "load_vae",
     "load_unet",
     "load_scheduler",
@@ -183,22 +188,93 @@ class Profile:
         raise ValueError(f"unknown component {what!r}; one of vae, unet, scheduler, classifier, judge")
 
 
+CELEBAHQ_DATASET = "badasstechie/celebahq-resized-256x256"  # the Kaggle dataset the report's authors used
+
+
+def kaggle_input() -> Path:
+    """Kaggle's read-only inputs (datasets and earlier kernels' outputs); ``$EMOSMC_KAGGLE_INPUT``
+    overrides it (tests lay out a fake one)."""
+    return Path(os.environ.get("EMOSMC_KAGGLE_INPUT", "/kaggle/input"))
+
+
+def work_dir(path: Optional[Union[str, Path]] = None) -> Path:
+    """Where notebooks write: ``path``, else ``$EMOSMC_WORK``, else ``/kaggle/working`` on Kaggle,
+    else ``outputs/work`` in the repository (found by walking up from the current folder)."""
+    if path is None:
+        path = os.environ.get("EMOSMC_WORK")
+    if path is None:
+        kw = Path(os.environ.get("EMOSMC_KAGGLE_WORKING", "/kaggle/working"))
+        if kw.is_dir():
+            path = kw
+    if path is None:
+        here = Path.cwd().resolve()
+        repo = next((d for d in (here, *here.parents) if (d / "pyproject.toml").exists() and (d / "lib" / "emosmc").is_dir()), here)
+        path = repo / "outputs" / "work"
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _image_folder(root: Path, min_images: int = 10) -> Optional[Path]:
+    """``root`` or the first folder below it (two levels) that holds at least ``min_images`` images."""
+    exts = {".jpg", ".jpeg", ".png"}
+    for d in [root, *sorted(p for p in root.glob("*") if p.is_dir()), *sorted(p for p in root.glob("*/*") if p.is_dir())]:
+        if sum(1 for f in d.iterdir() if f.suffix.lower() in exts) >= min_images:
+            return d
+    return None
+
+
+def find_celebahq_images(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
+    """The CelebA-HQ 256 image folder: ``$EMOSMC_CELEBAHQ_IMAGES``, ``<root>/images``, or the Kaggle
+    dataset under the inputs folder. ``None`` when absent."""
+    cands = [os.environ.get("EMOSMC_CELEBAHQ_IMAGES"), root and Path(root) / "images",
+             kaggle_input() / CELEBAHQ_DATASET.split("/")[1]]
+    for c in cands:
+        if c and Path(c).is_dir():
+            found = _image_folder(Path(c))
+            if found:
+                return found
+    return None
+
+
+def find_trained_unet(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
+    """A trained celebahq UNet folder: ``<root>/unet``, or ``unet/`` in an earlier kernel's output."""
+    inp = kaggle_input()
+    cands = [Path(root) / "unet"] if root else []
+    if inp.is_dir():
+        cands += sorted(inp.glob("*/unet")) + sorted(inp.glob("*/*/unet"))
+    return next((c for c in cands if (c / "config.json").exists()), None)
+
+
 def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> Profile:
-    """``toy``: the bundled models. ``celebahq``: the real models; ``root`` (or ``$EMOSMC_CELEBAHQ``)
-    holds the trained UNet (``<root>/unet``) and optionally the CelebA-HQ images (``<root>/images``)."""
+    """``toy``: the bundled models. ``celebahq``: the real models; ``root`` (or ``$EMOSMC_CELEBAHQ``,
+    else :func:`work_dir`) holds the trained UNet (``<root>/unet``, or found in Kaggle inputs) and
+    the CelebA-HQ images are found by :func:`find_celebahq_images`."""
     if name == "toy":
         a = TOY_ASSETS
         return Profile("toy", str(a / "vae"), str(a / "unet"), str(a / "classifier"), str(a / "judge"), 64)
     if name == "celebahq":
-        root = Path(root or os.environ.get("EMOSMC_CELEBAHQ", "/kaggle/working/emosmc"))
-        return Profile("celebahq", "stabilityai/sd-vae-ft-ema", str(root / "unet"),
-                       "dima806/facial_emotions_image_detection", None, 256, str(root / "images"))
+        root = Path(root or os.environ.get("EMOSMC_CELEBAHQ") or work_dir())
+        unet = find_trained_unet(root) or root / "unet"
+        data = find_celebahq_images(root) or root / "images"
+        return Profile("celebahq", "stabilityai/sd-vae-ft-ema", str(unet),
+                       "dima806/facial_emotions_image_detection", None, 256, str(data))
     raise ValueError(f"unknown profile {name!r}; choose 'toy' or 'celebahq'")
 
 
-def resolve_profile(name: str = "auto", root=None) -> Profile:
-    """``auto`` picks ``celebahq`` when its trained UNet is present, else ``toy``."""
+def resolve_profile(name: str = "auto", root=None, needs: str = "unet") -> Profile:
+    """``auto`` picks ``celebahq`` when what the caller ``needs`` is present -- ``"data"`` (the
+    CelebA-HQ images: notebook 01), ``"latents"`` (their latent cache ``latents-celebahq``: 02, 03)
+    or ``"unet"`` (a trained UNet: 04-06) -- else ``toy``."""
     if name != "auto":
         return get_profile(name, root)
-    real = get_profile("celebahq", root)
-    return real if Path(real.unet, "config.json").exists() else get_profile("toy")
+    if needs not in ("data", "latents", "unet"):
+        raise ValueError(f"needs must be 'data', 'latents' or 'unet', got {needs!r}")
+    root = root or os.environ.get("EMOSMC_CELEBAHQ")
+    if needs == "data":
+        return get_profile("celebahq", root) if find_celebahq_images(root) else get_profile("toy")
+    if needs == "latents":
+        from .latents import find_cache
+
+        return get_profile("celebahq", root) if find_cache("latents-celebahq", root or work_dir()) else get_profile("toy")
+    return get_profile("celebahq", root) if find_trained_unet(root or work_dir()) else get_profile("toy")

@@ -20,7 +20,7 @@ import torch
 
 from .toyfaces import EMOTIONS, Identity, render, sample_identity
 
-__all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets"]
+__all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
 
 TRAIN_SEED, HELDOUT_SEED = 0, 10_000
 
@@ -42,6 +42,32 @@ def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTION
             labels.append(EMOTIONS.index(e))
             who.append(i)
     return np.stack(imgs), torch.tensor(labels), ids, torch.tensor(who)
+
+
+def toy_image_folder(root: Path, n_identities: int = 40, seed: int = HELDOUT_SEED) -> Path:
+    """A rendered toy-face folder (``root/images`` + ``root/labels.csv``), written on first use."""
+    from .toyfaces import write_dataset
+
+    root = Path(root)
+    if not (root / "labels.csv").exists():
+        write_dataset(root, n_identities, seed)
+    return root
+
+
+def toy_latent_cache(work: Path, n_identities: int = 40, progress: bool = False):
+    """The toy profile's latent cache ``<work>/latents-toy`` (what notebook 01 makes), made here
+    when absent so every notebook also runs on its own."""
+    from .data import ImageFolderDataset
+    from .latents import LatentCache, encode_folder, find_cache
+    from .profiles import get_profile
+
+    found = find_cache("latents-toy", work)
+    if found:
+        return LatentCache.open(found)
+    folder = toy_image_folder(Path(work) / "toy-faces", n_identities)
+    vae = get_profile("toy").load("vae", "cpu")
+    return encode_folder(vae, ImageFolderDataset(folder / "images", 64), Path(work) / "latents-toy",
+                         vae_id="emosmc toy vae", progress=progress)
 
 
 def _labels_for(model, canonical: torch.Tensor) -> torch.Tensor:

@@ -197,6 +197,8 @@ def train_unet(cfg: UNetTrainingConfig, latents: torch.Tensor, unet, scheduler, 
         state = json.loads((ckpt / "trainer_state.json").read_text())
         step, losses, seconds, resumed = state["step"], [tuple(x) for x in state["losses"]], state["seconds"], ckpt
         acc.print(f"resumed from {ckpt} at step {step}")
+    if vae is not None and acc.is_main_process:
+        vae = vae.to(acc.device)  # loaded on the CPU before the launcher; decodes sample grids here
     log = wandb_logger(cfg.wandb_project, cfg.run_name, asdict(cfg)) if cfg.wandb_project and acc.is_main_process else None
     T = scheduler.config.num_train_timesteps
     data = latents.float()

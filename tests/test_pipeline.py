@@ -1,0 +1,84 @@
+"""EmotionEditPipeline and the `python -m emosmc edit` CLI: round trips and clear errors on bad input."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from emosmc.cli import main
+from emosmc.pipeline import EmotionEditPipeline
+from emosmc.toyfaces import render, sample_identity
+
+FAST = ["--num-particles", "2", "--num-inference-steps", "10"]
+
+
+@pytest.fixture(scope="module")
+def pipe():
+    return EmotionEditPipeline.from_profile("toy")
+
+
+@pytest.fixture()
+def face_png(tmp_path):
+    path = tmp_path / "face.png"
+    Image.fromarray(render(sample_identity(42), "sad")).save(path)
+    return path
+
+
+def test_save_and_load_pretrained_give_the_same_edit(pipe, tmp_path, face_png):
+    pipe.save_pretrained(tmp_path / "pipe")
+    again = EmotionEditPipeline.from_pretrained(tmp_path / "pipe")
+    kw = dict(num_particles=3, num_inference_steps=12, noise_strength=0.5, reward_on="x0")
+    a = pipe([face_png], "happy", generator=torch.Generator().manual_seed(0), progress=False, **kw)
+    b = again([face_png], "happy", generator=torch.Generator().manual_seed(0), progress=False, **kw)
+    assert torch.equal(a.images, b.images) and a.targets == ["happy"]
+    assert a.nfe["unet"] == 3 * 6 and a.nfe["decode"] > 3 * 5
+
+
+def test_unknown_target_lists_the_valid_ones(pipe, face_png, capsys):
+    with pytest.raises(ValueError, match="joyful.*angry, disgust, fear, happy, neutral, sad, surprise"):
+        pipe([face_png], "joyful", num_particles=2, num_inference_steps=4)
+    with pytest.raises(SystemExit, match="joyful"):
+        main(["edit", str(face_png), "--target", "joyful", "--profile", "toy"])
+
+
+def test_images_and_targets_must_pair_up(pipe, face_png):
+    with pytest.raises(ValueError, match="2 image\\(s\\) but 3 target\\(s\\)"):
+        pipe([face_png, face_png], ["happy", "sad", "fear"], num_particles=2, num_inference_steps=4)
+    with pytest.raises(ValueError, match="64x64"):
+        pipe(torch.zeros(1, 3, 32, 32), "happy", num_particles=2, num_inference_steps=4)
+
+
+def test_unreadable_and_non_image_files_are_named(tmp_path):
+    bad = tmp_path / "holiday.jpg"
+    bad.write_bytes(b"not a jpeg at all")
+    with pytest.raises(SystemExit, match="holiday.jpg is not a readable image"):
+        main(["edit", str(bad), "--target", "happy", "--profile", "toy", *FAST])
+    with pytest.raises(SystemExit, match="no such image file: .*missing.png"):
+        main(["edit", str(tmp_path / "missing.png"), "--target", "happy", "--profile", "toy", *FAST])
+
+
+def test_grayscale_odd_sized_input_is_converted_said_and_edited(tmp_path, capsys):
+    rgb = render(sample_identity(43), "neutral", size=90)
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.asarray(Image.fromarray(rgb).convert("L"))[:, 5:]).save(gray)  # 90x85, one channel
+    out = tmp_path / "edited.png"
+    with pytest.warns(UserWarning, match="converted L to RGB"):
+        main(["edit", str(gray), "--target", "happy", "--profile", "toy", "--out", str(out), *FAST])
+    text = capsys.readouterr().out
+    assert "centre-cropped 85x90 to 85x85" in text and "resized 85x85 to 64x64" in text
+    assert Image.open(out).size == (64, 64) and "p(happy)" in text
+
+
+def test_no_detectable_face_warns(tmp_path):
+    noise = tmp_path / "noise.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(noise)
+    with pytest.warns(UserWarning, match="noise.png: no face detected"):
+        main(["edit", str(noise), "--target", "happy", "--profile", "toy", "--out", str(tmp_path / "o.png"), *FAST])
+
+
+def test_missing_checkpoint_says_where_it_looked_and_how_to_get_one(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match=f"(?s){tmp_path}.*save_pretrained"):
+        EmotionEditPipeline.from_pretrained(tmp_path)
+    monkeypatch.setenv("EMOSMC_CELEBAHQ", str(tmp_path / "run"))
+    monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path / "no-input"))
+    with pytest.raises(SystemExit, match=f"(?s)trained UNet at {tmp_path / 'run' / 'unet'}.*02_train_unet"):
+        main(["edit", str(tmp_path / "x.png"), "--target", "happy", "--profile", "celebahq"])
