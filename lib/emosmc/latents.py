@@ -76,6 +76,19 @@ class LatentCache:
             raise ValueError(f"latent cache {self.root}: shard indices do not cover 0..{len(self) - 1} in order")
         return z
 
+    def image_dataset(self):
+        """The source images, in cache order (an :class:`emosmc.data.ImageFolderDataset`)."""
+        import warnings
+
+        from .data import ImageFolderDataset
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the skipped files are listed in the manifest already
+            ds = ImageFolderDataset(self.manifest["root"], self.manifest["image_size"], max_images=len(self))
+        if [str(Path(f).relative_to(ds.root)) for f in ds.files] != self.files:
+            raise ValueError(f"the images under {ds.root} changed since the cache {self.root} was made")
+        return ds
+
     def save_scores(self, name: str, tensors: Dict[str, torch.Tensor], meta: Optional[dict] = None) -> Path:
         """Store per-image tensors (e.g. classifier probabilities) next to the latents."""
         from safetensors.torch import save_file

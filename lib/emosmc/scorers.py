@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .toyfaces import EMOTIONS
 
-__all__ = ["EMOTIONS", "EmotionClassifier", "emotion_index", "PixelEmotionReward"]
+__all__ = ["EMOTIONS", "EmotionClassifier", "emotion_index", "PixelEmotionReward", "score_dataset", "score_noisy_latents"]
 
 
 def emotion_index(name: str) -> int:
@@ -130,3 +130,44 @@ class PixelEmotionReward:
         lp = lp.view(B, N, -1)
         idx = self.targets.to(lp.device).view(B, 1, 1).expand(B, N, 1)
         return lp.gather(2, idx).squeeze(2)
+
+
+@torch.no_grad()
+def score_dataset(classifier: EmotionClassifier, dataset, batch_size: int = 64, num_workers: int = 0,
+                  progress: bool = True) -> torch.Tensor:
+    """``(M, 7)`` probabilities of every image of ``dataset`` (a dataset of ``(3, H, W)`` tensors in
+    ``[-1, 1]``); images are read by a DataLoader, preprocessing runs in torch on the model's device."""
+    from tqdm.auto import tqdm
+
+    dev = next(classifier.parameters()).device
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
+                                         pin_memory=dev.type == "cuda")
+    return torch.cat([classifier(b.to(dev, non_blocking=True)).cpu()
+                      for b in tqdm(loader, desc="score", disable=not progress)])
+
+
+@torch.no_grad()
+def score_noisy_latents(vae, unet, scheduler, classifier: EmotionClassifier, latents: torch.Tensor,
+                        labels: torch.Tensor, timesteps: Sequence[int], generator=None, batch_size: int = 64) -> dict:
+    """How well the classifier reads an emotion from a *noisy* latent: for each timestep ``t``, noise
+    the (scaled) ``latents`` to ``t`` and score (a) the decoded noisy latent -- what the report's
+    Algorithm 1 scores -- and (b) the decoded x0 prediction of ``unet`` -- what reward-on-x0 scores.
+    Returns per-timestep mean probability of ``labels`` and accuracy for both."""
+    from .smc import predict_x0
+
+    dev = next(unet.parameters()).device
+    sf = vae.config.scaling_factor
+    out = {"timesteps": list(timesteps), "xt_prob": [], "x0_prob": [], "xt_acc": [], "x0_acc": []}
+    for t in timesteps:
+        px, p0 = [], []
+        for z0 in latents.split(batch_size):
+            noise = torch.randn(z0.shape, generator=generator)
+            tt = torch.full((len(z0),), int(t), dtype=torch.long)
+            zt = scheduler.add_noise(z0, noise, tt).to(dev)
+            x0 = predict_x0(scheduler, unet(zt, int(t)).sample, zt, int(t))
+            px.append(classifier(vae.decode(zt / sf).sample.clamp(-1, 1)).cpu())
+            p0.append(classifier(vae.decode(x0 / sf).sample.clamp(-1, 1)).cpu())
+        for key, p in (("xt", torch.cat(px)), ("x0", torch.cat(p0))):
+            out[f"{key}_prob"].append(float(p[torch.arange(len(p)), labels].mean()))
+            out[f"{key}_acc"].append(float((p.argmax(-1) == labels).float().mean()))
+    return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import List, Sequence
 
@@ -44,13 +45,16 @@ def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTION
     return np.stack(imgs), torch.tensor(labels), ids, torch.tensor(who)
 
 
-def toy_image_folder(root: Path, n_identities: int = 40, seed: int = HELDOUT_SEED) -> Path:
-    """A rendered toy-face folder (``root/images`` + ``root/labels.csv``), written on first use."""
-    from .toyfaces import write_dataset
+def toy_image_folder(root: Path, n_identities: int = 40, seed: int = HELDOUT_SEED, bad_files: bool = True) -> Path:
+    """A rendered toy-face folder (``root/images`` + ``root/labels.csv``), written on first use;
+    ``bad_files`` adds the troublemakers of :func:`emosmc.toyfaces.add_bad_files` to ``images/``."""
+    from .toyfaces import add_bad_files, write_dataset
 
     root = Path(root)
     if not (root / "labels.csv").exists():
         write_dataset(root, n_identities, seed)
+        if bad_files:
+            add_bad_files(root / "images")
     return root
 
 
@@ -66,8 +70,10 @@ def toy_latent_cache(work: Path, n_identities: int = 40, progress: bool = False)
         return LatentCache.open(found)
     folder = toy_image_folder(Path(work) / "toy-faces", n_identities)
     vae = get_profile("toy").load("vae", "cpu")
-    return encode_folder(vae, ImageFolderDataset(folder / "images", 64), Path(work) / "latents-toy",
-                         vae_id="emosmc toy vae", progress=progress)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the bad files are skipped and listed in the manifest
+        dataset = ImageFolderDataset(folder / "images", 64)
+    return encode_folder(vae, dataset, Path(work) / "latents-toy", vae_id="emosmc toy vae", progress=progress)
 
 
 def _labels_for(model, canonical: torch.Tensor) -> torch.Tensor:

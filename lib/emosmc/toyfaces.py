@@ -30,6 +30,7 @@ __all__ = [
     "render_batch",
     "write_dataset",
     "face_regions",
+    "add_bad_files",
 ]
 
 # The label names of dima806/facial_emotions_image_detection (sorted here; its own
@@ -273,3 +274,19 @@ def write_dataset(root: str | Path, n_identities: int, seed: int = 0, size: int 
         w.writeheader()
         w.writerows(rows)
     return path
+
+
+def add_bad_files(folder: str | Path) -> List[str]:
+    """Drop the usual troublemakers of a scraped image folder into ``folder`` (made from its first
+    face): a truncated PNG, a text file named ``.jpg``, a 10x10 image, and grayscale, RGBA and CMYK
+    copies. Loaders must list the first three as skipped and convert the others."""
+    folder = Path(folder)
+    first = sorted(folder.glob("*.png"))[0]
+    face = Image.open(first).convert("RGB")
+    (folder / "zz_truncated.png").write_bytes(first.read_bytes()[:200])
+    (folder / "zz_notes.jpg").write_text("this is not an image")
+    face.crop((0, 0, 10, 10)).save(folder / "zz_tiny.png")
+    face.convert("L").save(folder / "zz_gray.png")
+    face.convert("RGBA").save(folder / "zz_rgba.png")
+    face.convert("CMYK").save(folder / "zz_cmyk.jpg")
+    return ["zz_truncated.png", "zz_notes.jpg", "zz_tiny.png", "zz_gray.png", "zz_rgba.png", "zz_cmyk.jpg"]

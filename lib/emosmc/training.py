@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import Callable, Optional
 
 import torch
@@ -37,8 +38,11 @@ def kaggle_secret(name: str) -> Optional[str]:
         return None
 
 
-def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Optional[dict] = None) -> LogFn:
-    """A ``log(dict, step)`` that writes to W&B: online when a key is configured, else offline."""
+def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Optional[dict] = None,
+                 dir: Optional[str] = None, run_id: Optional[str] = None) -> LogFn:
+    """A ``log(dict, step)`` that writes to W&B: online when a key is configured (``WANDB_API_KEY``,
+    or the Kaggle secret of that name), else offline. ``dir`` holds the run files; ``run_id``
+    continues an earlier run (a resumed training) instead of starting a new one."""
     import wandb
 
     if not os.environ.get("WANDB_API_KEY"):
@@ -46,7 +50,11 @@ def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Op
         if key:
             os.environ["WANDB_API_KEY"] = key
     mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
-    run = wandb.init(project=project, name=name, config=config or {}, mode=mode, reinit="finish_previous")
+    extra = {"id": run_id, "resume": "allow"} if run_id else {}
+    if dir:
+        Path(dir).mkdir(parents=True, exist_ok=True)
+    run = wandb.init(project=project, name=name, config=config or {}, mode=mode, reinit="finish_previous", dir=dir,
+                     **extra)
 
     def log(d: dict, step: int) -> None:
         run.log(d, step=step)

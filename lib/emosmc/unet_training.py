@@ -199,7 +199,15 @@ def train_unet(cfg: UNetTrainingConfig, latents: torch.Tensor, unet, scheduler, 
         acc.print(f"resumed from {ckpt} at step {step}")
     if vae is not None and acc.is_main_process:
         vae = vae.to(acc.device)  # loaded on the CPU before the launcher; decodes sample grids here
-    log = wandb_logger(cfg.wandb_project, cfg.run_name, asdict(cfg)) if cfg.wandb_project and acc.is_main_process else None
+    log = None
+    if cfg.wandb_project and acc.is_main_process:
+        id_file = out / "wandb_run_id.txt"  # one W&B run across resumed sessions
+        run_id = id_file.read_text().strip() if id_file.exists() else None
+        if run_id is None and resumed is not None and (resumed.parent / "wandb_run_id.txt").exists():
+            run_id = (resumed.parent / "wandb_run_id.txt").read_text().strip()
+        log = wandb_logger(cfg.wandb_project, cfg.run_name, asdict(cfg), dir=str(out), run_id=run_id)
+        if hasattr(log, "run"):
+            id_file.write_text(log.run.id)
     T = scheduler.config.num_train_timesteps
     data = latents.float()
     model.train()
