@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE = 1
 export TQDM_DISABLE ?=
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab clean-venv
+.PHONY: demo test lab kaggle-dry-run clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+kaggle-dry-run: $(STAMP)
+	$(BIN)/python kaggle/push.py --user $${KAGGLE_USER:-your-kaggle-name} --dry-run --lib
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

@@ -102,3 +102,18 @@ def test_realism_on_real_celebahq_photos(realism):
     r = realism(x)
     assert len(r) >= 50 and r.min() > 0.9 and r.mean() > 0.99
     assert realism(torch.rand(4, 3, 256, 256, generator=torch.Generator().manual_seed(1)) * 2 - 1).max() == 0.0
+
+
+def test_a_new_kaggle_session_continues_the_csv_of_the_previous_one(tmp_path):
+    from emosmc.ablation import continue_from_previous
+
+    prev = tmp_path / "input" / "emosmc-05-ablations" / "ablation-celebahq.csv"
+    prev.parent.mkdir(parents=True)
+    prev.write_text("config,swept,image,target,target_prob,realism,judge_prob,seconds,unet_evals,decodes\n"
+                    '"{""guidance_scale"": 5.0}",guidance_scale,a,happy,0.5,0.9,,1.0,10,10\n')
+    work = tmp_path / "working" / "ablation-celebahq.csv"
+    assert continue_from_previous(work, inputs=tmp_path / "none") is None and not work.exists()
+    assert continue_from_previous(work, inputs=tmp_path / "input") == prev
+    assert read_rows(work)[0]["guidance_scale"] == 5.0
+    work.write_text(work.read_text() + '"{""guidance_scale"": 9.0}",guidance_scale,a,happy,0.7,0.9,,1.0,10,10\n')
+    assert continue_from_previous(work, inputs=tmp_path / "input") == work and len(read_rows(work)) == 2

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .metrics import Realism
 from .scorers import emotion_index
 
-__all__ = ["one_at_a_time", "grid", "run_ablation", "read_rows", "summarise", "config_key"]
+__all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key"]
 
 FIELDS = ["config", "swept", "image", "target", "target_prob", "realism", "judge_prob", "seconds", "unet_evals",
           "decodes"]
@@ -64,6 +64,26 @@ def read_rows(csv_path: Union[str, Path]) -> List[dict]:
     return rows
 
 
+def continue_from_previous(csv_path: Union[str, Path], inputs: Union[str, Path, None] = None) -> Optional[Path]:
+    """Kaggle: when ``csv_path`` does not exist yet, copy the same-named CSV left by an earlier
+    version of the kernel (mounted under the inputs folder) so the sweep continues from it."""
+    import shutil
+
+    from .profiles import kaggle_input
+
+    path = Path(csv_path)
+    if path.exists():
+        return path
+    root = Path(inputs) if inputs else kaggle_input()
+    found = sorted(root.glob(f"*/{path.name}")) + sorted(root.glob(f"*/*/{path.name}")) if root.is_dir() else []
+    if not found:
+        return None
+    best = max(found, key=lambda f: len(read_rows(f)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(best, path)
+    return best
+
+
 def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: List[dict],
                  target: Union[str, Sequence[str]], csv_path: Union[str, Path], seed: int = 0,
                  realism: Optional[Callable] = None, judge: Optional[Callable] = None,
@@ -91,7 +111,8 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                    progress=False, **settings)
         secs = (time.time() - t0) / len(idx)
         real = realism(out.images)
-        jp = judge(out.images.to(pipe.device)).cpu()[torch.arange(len(idx)), tidx[idx]] if judge else None
+        with torch.no_grad():
+            jp = judge(out.images.to(pipe.device)).cpu()[torch.arange(len(idx)), tidx[idx]] if judge else None
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
             if new_file:

@@ -31,6 +31,7 @@ __all__ = [
     "toy_vae_config",
     "toy_unet_config",
     "celebahq_unet_config",
+    "sd_vae_config",
     "toy_classifier",
     "toy_judge",
     "DIMA806_ID2LABEL",
@@ -95,6 +96,16 @@ def celebahq_unet_config() -> dict:
         block_out_channels=(128, 128, 256, 256, 512, 512),
         down_block_types=("DownBlock2D",) * 4 + ("AttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "AttnUpBlock2D") + ("UpBlock2D",) * 4,
+    )
+
+
+def sd_vae_config() -> dict:
+    """The architecture of ``stabilityai/sd-vae-ft-ema`` (83.7M parameters), for cost benchmarks with
+    random weights where the hub is out of reach: 256x256x3 <-> 4x32x32."""
+    return dict(
+        in_channels=3, out_channels=3, latent_channels=4, sample_size=256, layers_per_block=2,
+        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+        block_out_channels=(128, 256, 512, 512), norm_num_groups=32, scaling_factor=0.18215,
     )
 
 

@@ -197,6 +197,18 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         return {"steps": steps}
 
     stage("classifier_recon_finetune", classifier_recon_fn, refines=True)
+
+    def unet_long_fn():
+        """A longer, annealed run from the current EMA weights, on fresh posterior samples each phase."""
+        unet = UNet2DModel.from_pretrained(out / "unet")
+        steps = max(50, int(12000 * scale))
+        lat = torch.cat([cached_latents(seed + 5), cached_latents(seed + 6)])
+        _, ema = train_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, ema_decay=0.9995, seed=seed + 5,
+                            progress=progress, log=log, ema_warmup=False, decay_lr=True)
+        ema.save_pretrained(out / "unet")
+        return {"steps": steps}
+
+    stage("unet_long_refine", unet_long_fn, refines=True)
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     log_path.write_text(json.dumps(record, indent=2))
     if hasattr(log, "run"):

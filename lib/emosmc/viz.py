@@ -102,9 +102,11 @@ def image_grid(images, titles: Optional[Sequence[str]] = None, ncols: Optional[i
     return fig
 
 
-def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = "realism", scale: float = 3.0):
+def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = "realism", scale: float = 3.0,
+                  also: Optional[str] = "judge_prob"):
     """The report's Figure 5: per swept parameter, the mean ``metric`` against the parameter's value,
-    marker area proportional to the mean ``size_by`` (realism)."""
+    marker area proportional to the mean ``size_by`` (realism). ``also`` (when measured, e.g. the toy
+    judge's probability of the target) is drawn as a dashed line."""
     from .ablation import summarise
 
     fig, axes = plt.subplots(1, len(params), figsize=(scale * len(params), scale * 0.9), squeeze=False)
@@ -114,7 +116,10 @@ def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = 
         y = [r[metric] for r in s]
         area = [20 + 300 * max(0.0, r[size_by]) if r[size_by] == r[size_by] else 20 for r in s]
         ax.plot(x, y, color="0.7", zorder=1)
-        ax.scatter(x, y, s=area, zorder=2, alpha=0.8)
+        ax.scatter(x, y, s=area, zorder=2, alpha=0.8, label=metric.replace("_", " "))
+        if also and any(r[also] == r[also] for r in s):
+            ax.plot(x, [r[also] for r in s], "k--", marker=".", lw=1, zorder=3, label=also.replace("_", " "))
+            ax.legend(fontsize=7, loc="lower right")
         for xi, yi, r in zip(x, y, s):
             ax.annotate(f"{r[size_by]:.2f}", (xi, yi), textcoords="offset points", xytext=(0, 9), ha="center",
                         fontsize=7)

@@ -16,7 +16,7 @@ import torch
 
 from .scorers import EMOTIONS, emotion_index
 
-__all__ = ["ExplorerResult", "explore", "image_from_upload", "explorer", "toy_gallery"]
+__all__ = ["ExplorerResult", "explore", "image_from_upload", "explorer", "toy_gallery", "face_gallery"]
 
 POTENTIALS = ["paper", "difference", "immediate", "max", "sum"]
 SCHEMES = ["multinomial", "systematic", "stratified", "residual"]
@@ -85,8 +85,6 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     best result, all particles, the ESS curve and the genealogy."""
     import ipywidgets as W
     import matplotlib.pyplot as plt
-    from IPython.display import display
-
     from .viz import edit_figure
 
     d = {**dict(num_particles=8, num_inference_steps=60, noise_strength=0.6, guidance_scale=10.0, resample_interval=1,
@@ -129,11 +127,13 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
             return
         status.value = (f"{name} -> {target.value}: p(target) = {r.target_prob:.2f} in {r.seconds:.1f} s"
                         + ("; " + "; ".join(notes) if notes else ""))
-        with out:
-            fig = edit_figure(x, r.output.images[0], r.particles, r.particle_probs, r.output.smc, target.value,
-                              best_prob=r.target_prob)
-            display(fig)
-            plt.close(fig)
+        fig = edit_figure(x, r.output.images[0], r.particles, r.particle_probs, r.output.smc, target.value,
+                          best_prob=r.target_prob)
+        try:  # rendered now (no output capture: safe from a button click and from a cell)
+            out.append_display_data(fig)
+        except Exception:  # no IPython display machinery (plain Python, tests)
+            pass
+        plt.close(fig)
         last.update(result=r, figure=fig)
 
     run.on_click(on_run)
@@ -144,3 +144,22 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
                        noise_strength=strength, guidance_scale=gamma, resample_interval=R, potential=potential,
                        resampling=scheme, seed=seed)  # type: ignore[attr-defined]
     return ui
+
+
+def face_gallery(profile, n: int = 7, seed: int = 10_000) -> Dict[str, torch.Tensor]:
+    """Faces to edit: held-out toy faces in ``toy``; in ``celebahq`` the first ``n`` images of the
+    CelebA-HQ folder (or of ``$EMOSMC_SAMPLES``, e.g. ``../shared/data/celebahq-samples/256``)."""
+    import os
+    import warnings
+
+    from .data import ImageFolderDataset
+
+    if profile.name == "toy":
+        return toy_gallery(n, seed)
+    folder = os.environ.get("EMOSMC_SAMPLES") or profile.data
+    if not folder or not Path(folder).is_dir():
+        raise FileNotFoundError(f"no face images found at {folder!r}: set EMOSMC_SAMPLES to a folder of face photos")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = ImageFolderDataset(folder, profile.image_size, max_images=n)
+    return {Path(f).name: ds[i] for i, f in enumerate(ds.files)}
