@@ -44,21 +44,28 @@ class EmotionEditOutput:
 
 
 class EmotionEditPipeline:
-    def __init__(self, vae, unet, scheduler, classifier: EmotionClassifier):
+    def __init__(self, vae, unet, scheduler, classifier: EmotionClassifier, latent_scorer=None):
         self.vae, self.unet, self.scheduler, self.classifier = vae.eval(), unet.eval(), scheduler, classifier.eval()
+        self.latent_scorer = latent_scorer.eval() if latent_scorer is not None else None
 
     # -- loading -----------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: Union[str, Profile] = "toy", device=None) -> "EmotionEditPipeline":
         p = get_profile(profile) if isinstance(profile, str) else profile
-        return cls(p.load("vae", device), p.load("unet", device), p.load("scheduler"), p.load("classifier", device))
+        ls = p.load("latent_scorer", device) if p.latent_scorer and Path(p.latent_scorer, "config.json").exists() else None
+        return cls(p.load("vae", device), p.load("unet", device), p.load("scheduler"), p.load("classifier", device), ls)
 
     @classmethod
     def from_pretrained(cls, path: Union[str, Path], device=None) -> "EmotionEditPipeline":
         path = Path(path)
         dev = torch.device(device) if device else torch.device("cpu")
+        ls = None
+        if (path / "latent_scorer" / "config.json").exists():
+            from .latent_scorer import LatentEmotionScorer
+
+            ls = LatentEmotionScorer.from_pretrained(path / "latent_scorer").to(dev)
         return cls(load_vae(path / "vae").to(dev), load_unet(path / "unet").to(dev),
-                   load_scheduler(path / "scheduler"), load_classifier(path / "classifier").to(dev))
+                   load_scheduler(path / "scheduler"), load_classifier(path / "classifier").to(dev), ls)
 
     def save_pretrained(self, path: Union[str, Path]) -> None:
         path = Path(path)
@@ -66,6 +73,8 @@ class EmotionEditPipeline:
         self.unet.save_pretrained(path / "unet")
         self.scheduler.save_pretrained(path / "scheduler")
         self.classifier.save_pretrained(path / "classifier")
+        if self.latent_scorer is not None:
+            self.latent_scorer.save_pretrained(path / "latent_scorer")
 
     @property
     def device(self) -> torch.device:
@@ -124,7 +133,18 @@ class EmotionEditPipeline:
         generator: Optional[torch.Generator] = None,
         progress: bool = True,
         chunk_size: int = 64,
+        scorer: str = "pixel",
+        final_check: int = 4,
     ) -> EmotionEditOutput:
+        """``scorer="pixel"``: the report's reward (decode every particle, run the classifier).
+        ``scorer="latent"``: the latent scorer reads the latents directly (no decode while steering);
+        the ``final_check`` particles it likes best per row are then decoded and the pixel classifier
+        picks among them. On CUDA the UNet runs under fp16 autocast."""
+        if scorer not in ("pixel", "latent"):
+            raise ValueError(f"unknown scorer {scorer!r}; 'pixel' or 'latent'")
+        if scorer == "latent" and self.latent_scorer is None:
+            raise ValueError("scorer='latent' needs a latent scorer: set pipe.latent_scorer "
+                             "(emosmc.latent_scorer.LatentEmotionScorer.from_pretrained) or use scorer='pixel'")
         x = self.load_images(images)
         targets = [targets] if isinstance(targets, str) else list(targets)
         for t in targets:
@@ -141,18 +161,43 @@ class EmotionEditPipeline:
                         reward_on=reward_on, resample_interval=resample_interval, ess_threshold=ess_threshold,
                         resampling=resampling, leash=leash)
         src = self.encode(x)
-        reward = PixelEmotionReward(self.vae, self.classifier, targets, chunk_size=chunk_size)
+        if scorer == "latent":
+            from .latent_scorer import LatentEmotionReward
+
+            reward = LatentEmotionReward(self.latent_scorer, targets)
+        else:
+            reward = PixelEmotionReward(self.vae, self.classifier, targets, chunk_size=chunk_size)
         unet, nfe = self.unet, {"unet": 0}
+        cuda = self.device.type == "cuda"
 
         def model(z, t):
             nfe["unet"] += len(z)
-            return torch.cat([unet(c, t).sample for c in z.split(chunk_size * 4)])
+            with torch.autocast("cuda", torch.float16, enabled=cuda):
+                return torch.cat([unet(c, t).sample.float() for c in z.split(chunk_size * 4)])
 
         sampler = SMCSampler(self.scheduler, model, reward, cfg, init_latents=src, generator=generator)
         res = sampler.run(progress=progress)
-        best = self.decode(res.best)
-        nfe["decode"] = reward.num_decodes + len(best)
+        if scorer == "latent" and final_check > 0:
+            best, nfe["decode"] = self._final_check(res, targets, final_check), len(targets) * min(final_check, num_particles)
+        else:
+            best = self.decode(res.best)
+            nfe["decode"] = reward.num_decodes + len(best)
         return EmotionEditOutput(best, self.classify(best).cpu(), targets, res.particles, res, src, nfe)
+
+    @torch.no_grad()
+    def _final_check(self, res: SMCResult, targets: List[str], k: int) -> torch.Tensor:
+        """Decode the ``k`` particles with the best latent score per row; the pixel classifier picks
+        the best of them (``res.best_index`` is updated to it)."""
+        B, N = res.rewards.shape
+        k = min(k, N)
+        top = res.rewards.topk(k, dim=1).indices
+        rows = torch.arange(B, device=top.device)
+        imgs = self.decode(res.particles[rows[:, None], top].flatten(0, 1))
+        idx = torch.tensor([emotion_index(t) for t in targets], device=imgs.device).repeat_interleave(k)
+        p = self.classify(imgs)[torch.arange(B * k, device=imgs.device), idx].view(B, k)
+        pick = p.argmax(1)
+        res.best_index = top[rows, pick.to(top.device)]
+        return imgs.view(B, k, *imgs.shape[1:])[torch.arange(B), pick.to(imgs.device)]
 
     @torch.no_grad()
     def img2img(self, images, num_inference_steps: int = 250, noise_strength: float = 0.23, num_samples: int = 1,

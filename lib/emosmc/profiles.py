@@ -181,6 +181,7 @@ class Profile:
     judge: Optional[str]
     image_size: int
     data: Optional[str] = None
+    latent_scorer: Optional[str] = None
 
     def load(self, what: str, device_=None):
         dev = device(device_) if isinstance(device_, str) or device_ is None else device_
@@ -192,11 +193,21 @@ class Profile:
             return load_scheduler(self.unet if Path(self.unet, "scheduler_config.json").exists() else None)
         if what == "classifier":
             return load_classifier(self.classifier).to(dev)
+        if what == "latent_scorer":
+            from .latent_scorer import LatentEmotionScorer
+
+            if not self.latent_scorer:
+                raise ValueError(f"the {self.name} profile has no latent scorer")
+            try:
+                return LatentEmotionScorer.from_pretrained(self.latent_scorer).eval().to(dev)
+            except (OSError, EnvironmentError) as err:
+                raise _missing("latent scorer", self.latent_scorer, "Train one with "
+                               "emosmc.latent_scorer.distill_latent_scorer (notebooks/03_classifier_scoring).", err) from err
         if what == "judge":
             if self.judge is None:
                 raise ValueError(f"the {self.name} profile has no judge classifier")
             return load_classifier(self.judge).to(dev)
-        raise ValueError(f"unknown component {what!r}; one of vae, unet, scheduler, classifier, judge")
+        raise ValueError(f"unknown component {what!r}; one of vae, unet, scheduler, classifier, judge, latent_scorer")
 
 
 CELEBAHQ_DATASET = "badasstechie/celebahq-resized-256x256"  # the Kaggle dataset the report's authors used
@@ -263,13 +274,15 @@ def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> P
     the CelebA-HQ images are found by :func:`find_celebahq_images`."""
     if name == "toy":
         a = TOY_ASSETS
-        return Profile("toy", str(a / "vae"), str(a / "unet"), str(a / "classifier"), str(a / "judge"), 64)
+        return Profile("toy", str(a / "vae"), str(a / "unet"), str(a / "classifier"), str(a / "judge"), 64,
+                       latent_scorer=str(a / "latent_scorer"))
     if name == "celebahq":
         root = Path(root or os.environ.get("EMOSMC_CELEBAHQ") or work_dir())
         unet = find_trained_unet(root) or root / "unet"
         data = find_celebahq_images(root) or root / "images"
         return Profile("celebahq", "stabilityai/sd-vae-ft-ema", str(unet),
-                       "dima806/facial_emotions_image_detection", None, 256, str(data))
+                       "dima806/facial_emotions_image_detection", None, 256, str(data),
+                       latent_scorer=str(Path(unet).parent / "latent_scorer"))
     raise ValueError(f"unknown profile {name!r}; choose 'toy' or 'celebahq'")
 
 

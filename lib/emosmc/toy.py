@@ -209,6 +209,23 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         return {"steps": steps}
 
     stage("unet_long_refine", unet_long_fn, refines=True)
+
+    def latent_scorer_fn():
+        """The fast path's latent scorer, distilled from the guidance classifier on the final UNet's
+        x0 predictions (so it comes after every stage it depends on)."""
+        from .latent_scorer import LatentEmotionScorer, distill_latent_scorer
+        from .profiles import load_classifier
+
+        torch.manual_seed(seed)
+        scorer = LatentEmotionScorer(sample_size=16, block_channels=(32, 64, 128))
+        steps = max(50, int(2000 * scale))
+        distill_latent_scorer(scorer, cached_latents(seed + 7), AutoencoderKL.from_pretrained(out / "vae").eval(),
+                              load_classifier(out / "classifier"), UNet2DModel.from_pretrained(out / "unet").eval(),
+                              load_scheduler(), steps=steps, seed=seed + 7, progress=progress, log=log)
+        scorer.save_pretrained(out / "latent_scorer")
+        return {"steps": steps}
+
+    stage("latent_scorer", latent_scorer_fn)
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     log_path.write_text(json.dumps(record, indent=2))
     if hasattr(log, "run"):

@@ -1,0 +1,191 @@
+"""What steering costs: Algorithm 1 as written against the fast path and the UNet-only floor. Prints JSON.
+
+    python benchmarks/steering_cost.py                 # real-size architectures, random weights
+    python benchmarks/steering_cost.py --quality       # + the toy world's quality, fast path vs Algorithm 1
+
+Real sizes: the 113.7M UNet on 4x32x32 latents, the SD-VAE architecture at 256x256 and ViT-base/16
+at 224x224 (random weights: the cost does not depend on them), and a latent scorer for 4x32x32.
+On a GPU the report's settings (N = 20, 250 steps at strength 0.23, R = 1); on a CPU they are scaled
+down (see "settings" in the JSON). Measured side by side in one run:
+
+* ``algorithm1``: pixel scorer on the noisy latents at every step (decode every particle, ViT);
+* ``fast``: latent scorer on the x0 predictions, then the top ``final_check`` particles decoded and
+  judged by the pixel classifier;
+* ``unet_floor``: the same N x K UNet evaluations and scheduler steps, one decode, no steering.
+
+Each gets wall time per counterfactual, the share of time in the UNet, the decoder and the scorers
+(forward hooks; CUDA synchronised) and peak memory (CUDA: max allocated; CPU: process peak RSS).
+"""
+import argparse
+import json
+import resource
+import time
+from collections import defaultdict
+
+import torch
+
+from emosmc.latent_scorer import LatentEmotionScorer
+from emosmc.pipeline import EmotionEditPipeline
+from emosmc.profiles import celebahq_unet_config, device, load_scheduler, sd_vae_config
+from emosmc.scorers import EmotionClassifier
+from emosmc.smc import img2img_timesteps
+
+
+class Clock:
+    """Accumulates forward time per module group with hooks."""
+
+    def __init__(self, cuda: bool):
+        self.t, self.cuda, self.start = defaultdict(float), cuda, {}
+
+    def watch(self, name, module):
+        def pre(m, a):
+            if self.cuda:
+                torch.cuda.synchronize()
+            self.start[name] = time.perf_counter()
+
+        def post(m, a, o):
+            if self.cuda:
+                torch.cuda.synchronize()
+            self.t[name] += time.perf_counter() - self.start[name]
+
+        module.register_forward_pre_hook(pre)
+        module.register_forward_hook(post)
+
+
+def real_pipeline(dev):
+    from diffusers import AutoencoderKL, UNet2DModel
+    from transformers import ViTConfig, ViTForImageClassification
+
+    from emosmc.profiles import DIMA806_ID2LABEL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(**sd_vae_config())
+    unet = UNet2DModel(**celebahq_unet_config())
+    vit = ViTForImageClassification(ViTConfig(num_labels=7, id2label=dict(DIMA806_ID2LABEL),
+                                              label2id={v: k for k, v in DIMA806_ID2LABEL.items()}))
+    clf = EmotionClassifier(vit, [0.5] * 3, [0.5] * 3, (224, 224))
+    ls = LatentEmotionScorer(sample_size=32, block_channels=(64, 128, 256))
+    pipe = EmotionEditPipeline(vae.to(dev), unet.to(dev), load_scheduler(), clf.to(dev), ls.to(dev))
+    if dev.type == "cuda":
+        pipe.unet.to(memory_format=torch.channels_last)
+    return pipe
+
+
+@torch.no_grad()
+def unet_floor(pipe, x, settings, generator):
+    sch = pipe.scheduler
+    ts = img2img_timesteps(sch, settings["num_inference_steps"], settings["noise_strength"])
+    z0 = pipe.encode(x)
+    N = settings["num_particles"]
+    z = z0.repeat_interleave(N, 0)
+    z = sch.add_noise(z, torch.randn(z.shape, generator=generator).to(z.device), ts[:1].repeat(len(z)))
+    cuda = pipe.device.type == "cuda"
+    for t in ts:
+        with torch.autocast("cuda", torch.float16, enabled=cuda):
+            eps = pipe.unet(z, t).sample.float()
+        z = sch.step(eps, t, z, generator=generator).prev_sample
+    return pipe.decode(z[:1])
+
+
+def measure(pipe, x, target, settings, mode, clock, repeats=1):
+    cuda = pipe.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    clock.t.clear()
+    t0 = time.perf_counter()
+    for r in range(repeats):
+        g = torch.Generator().manual_seed(r)
+        if mode == "unet_floor":
+            unet_floor(pipe, x, settings, g)
+        elif mode == "algorithm1":
+            pipe(x, target, generator=g, progress=False, scorer="pixel", reward_on="xt", **settings)
+        else:
+            pipe(x, target, generator=g, progress=False, scorer="latent", reward_on="x0", final_check=4, **settings)
+    if cuda:
+        torch.cuda.synchronize()
+    wall = (time.perf_counter() - t0) / repeats
+    shares = {k: round(v / repeats / wall, 3) for k, v in clock.t.items()}
+    out = {"seconds_per_counterfactual": round(wall, 3), "time_share": shares}
+    if cuda:
+        out["peak_memory_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return out
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--device", default=None)
+    p.add_argument("--quality", action="store_true", help="also compare quality in the toy world")
+    p.add_argument("--faces", type=int, default=10)
+    a = p.parse_args()
+    dev = device(a.device)
+    cuda = dev.type == "cuda"
+    if cuda:
+        settings = dict(num_particles=20, num_inference_steps=250, noise_strength=0.23, guidance_scale=5.0,
+                        resample_interval=1, potential="paper", resampling="multinomial")
+        note = "the report's settings"
+    else:
+        settings = dict(num_particles=4, num_inference_steps=20, noise_strength=0.2, guidance_scale=5.0,
+                        resample_interval=1, potential="paper", resampling="multinomial")
+        note = "scaled down for a CPU: N = 4 and K = 4 steps instead of N = 20 and K = 57"
+    pipe = real_pipeline(dev)
+    clock = Clock(cuda)
+    clock.watch("unet", pipe.unet)
+    clock.watch("vae_decoder", pipe.vae.decoder)
+    clock.watch("pixel_classifier", pipe.classifier.model)
+    clock.watch("latent_scorer", pipe.latent_scorer)
+    x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    K = len(img2img_timesteps(pipe.scheduler, settings["num_inference_steps"], settings["noise_strength"]))
+    res = {"device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({torch.get_num_threads()} threads)",
+           "settings": settings, "steps_K": K, "note": note,
+           "models": "113.7M UNet2DModel, SD-VAE architecture (256px), ViT-base/16 (224px), latent scorer; random weights"}
+    measure(pipe, x, "happy", dict(settings, num_inference_steps=max(4, settings["num_inference_steps"] // 10)), "fast", clock)  # warm-up
+    for mode in ("algorithm1", "fast", "unet_floor"):
+        res[mode] = measure(pipe, x, "happy", settings, mode, clock)
+        print(mode, res[mode], flush=True)
+    res["speedup_fast_vs_algorithm1"] = round(res["algorithm1"]["seconds_per_counterfactual"]
+                                              / res["fast"]["seconds_per_counterfactual"], 2)
+    res["fast_over_unet_floor"] = round(res["fast"]["seconds_per_counterfactual"]
+                                        / res["unet_floor"]["seconds_per_counterfactual"], 3)
+    if not cuda:
+        res["peak_rss_mib_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if a.quality:
+        res["toy_quality"] = toy_quality(a.faces)
+    print(json.dumps(res, indent=2))
+
+
+def toy_quality(n_faces):
+    """Judge flip rate and identity distance, fast path vs the pixel scorer, same sources and seeds."""
+    from emosmc.cli import TOY_EDIT
+    from emosmc.metrics import identity_distance
+    from emosmc.profiles import get_profile
+    from emosmc.toy import HELDOUT_SEED, toy_faces
+    from emosmc.toyfaces import EMOTIONS
+    from emosmc.training import images_to_tensor
+
+    prof = get_profile("toy")
+    pipe = EmotionEditPipeline.from_profile(prof)
+    judge = prof.load("judge")
+    imgs, labels, ids, _ = toy_faces(n_faces, HELDOUT_SEED)
+    x = images_to_tensor(imgs)
+    src_idx = [i * 7 + i % 7 for i in range(n_faces)]
+    rows = [(i, t) for i in range(n_faces) for t in range(7) if t != i % 7]
+    xs = x[[src_idx[i] for i, _ in rows]]
+    tgt = torch.tensor([t for _, t in rows])
+    idents = [ids[i] for i, _ in rows]
+    out = {"counterfactuals": len(rows), "settings": TOY_EDIT}
+    for name, kw in (("algorithm1_pixel_x0", dict(scorer="pixel")), ("fast_latent_x0", dict(scorer="latent", final_check=4))):
+        t0 = time.perf_counter()
+        r = pipe(xs, [EMOTIONS[t] for t in tgt], generator=torch.Generator().manual_seed(0), progress=False,
+                 **TOY_EDIT, **kw)
+        secs = (time.perf_counter() - t0) / len(rows)
+        with torch.no_grad():
+            flip = float((judge(r.images).argmax(-1) == tgt).float().mean())
+        out[name] = {"judge_flip_rate": round(flip, 3), "seconds_per_counterfactual": round(secs, 3),
+                     "identity_l1": round(float(identity_distance(xs, r.images, idents).mean()), 2),
+                     "decodes_per_counterfactual": r.nfe["decode"] / len(rows)}
+    return out
+
+
+if __name__ == "__main__":
+    main()
