@@ -9,7 +9,7 @@ Each kernel folder under ``kaggle/build/`` holds ``kernel-metadata.json`` and th
 with ``PROFILE = "celebahq"`` and a first cell that installs ``emosmc`` from the dataset
 ``<user>/emosmc-lib`` (a wheel this script builds and publishes: nobody uploads files by hand).
 Kernels run on T4 x2 with internet; each reads the earlier kernels' outputs (``kernel_sources``):
-latents (01) -> UNet checkpoints (02) -> scores (03) and inference / ablations (04, 05).
+latents (01) -> UNet checkpoints (02) -> scores and the latent scorer (03) -> inference / ablations (04, 05).
 """
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ KERNELS = {
     "01_vae_encode": ("emosmc 01 VAE encode", [], False),
     "02_train_unet": ("emosmc 02 train UNet", ["01_vae_encode"], True),
     "03_classifier_scoring": ("emosmc 03 classifier scoring", ["01_vae_encode", "02_train_unet"], False),
-    "04_smc_inference": ("emosmc 04 SMC inference", ["02_train_unet"], False),
-    "05_ablations": ("emosmc 05 ablations", ["02_train_unet"], True),
+    "04_smc_inference": ("emosmc 04 SMC inference", ["02_train_unet", "03_classifier_scoring"], False),
+    "05_ablations": ("emosmc 05 ablations", ["02_train_unet", "03_classifier_scoring"], True),
 }
 
 INSTALL_CELL = '''# Kaggle: install emosmc from the dataset {user}/{lib} (built and published by kaggle/push.py)

@@ -46,7 +46,7 @@ def test_every_kernel_has_consistent_metadata_and_a_runnable_notebook(built):
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     chain = {s: json.loads((d / "kernel-metadata.json").read_text())["kernel_sources"] for s, d in folders.items()}
     assert chain["02_train_unet"] == ["alice/emosmc-01-vae-encode"]
-    assert chain["04_smc_inference"] == ["alice/emosmc-02-train-unet"]
+    assert chain["04_smc_inference"] == ["alice/emosmc-02-train-unet", "alice/emosmc-03-classifier-scoring"]
 
 
 def test_resume_adds_the_kernels_own_output_for_training_and_ablations():

@@ -22,6 +22,7 @@ __all__ = [
     "kaggle_input",
     "find_celebahq_images",
     "find_trained_unet",
+    "find_latent_scorer",
     "CELEBAHQ_DATASET",
     "load_vae",
     "load_unet",
@@ -259,13 +260,23 @@ def find_celebahq_images(root: Optional[Union[str, Path]] = None) -> Optional[Pa
     return None
 
 
-def find_trained_unet(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
-    """A trained celebahq UNet folder: ``<root>/unet``, or ``unet/`` in an earlier kernel's output."""
+def _find_model_folder(name: str, root) -> Optional[Path]:
+    """``<root>/<name>``, else ``<name>/`` one or two levels down in the Kaggle inputs, holding a config.json."""
     inp = kaggle_input()
-    cands = [Path(root) / "unet"] if root else []
+    cands = [Path(root) / name] if root else []
     if inp.is_dir():
-        cands += sorted(inp.glob("*/unet")) + sorted(inp.glob("*/*/unet"))
+        cands += sorted(inp.glob(f"*/{name}")) + sorted(inp.glob(f"*/*/{name}"))
     return next((c for c in cands if (c / "config.json").exists()), None)
+
+
+def find_trained_unet(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
+    """A trained celebahq UNet folder: ``<root>/unet``, or ``unet/`` in an earlier kernel's output (02)."""
+    return _find_model_folder("unet", root)
+
+
+def find_latent_scorer(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
+    """A distilled latent scorer: ``<root>/latent_scorer``, or one in an earlier kernel's output (03)."""
+    return _find_model_folder("latent_scorer", root)
 
 
 def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> Profile:
@@ -282,7 +293,7 @@ def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> P
         data = find_celebahq_images(root) or root / "images"
         return Profile("celebahq", "stabilityai/sd-vae-ft-ema", str(unet),
                        "dima806/facial_emotions_image_detection", None, 256, str(data),
-                       latent_scorer=str(Path(unet).parent / "latent_scorer"))
+                       latent_scorer=str(find_latent_scorer(root) or root / "latent_scorer"))
     raise ValueError(f"unknown profile {name!r}; choose 'toy' or 'celebahq'")
 
 
