@@ -217,11 +217,11 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         from .profiles import load_classifier
 
         torch.manual_seed(seed)
-        scorer = LatentEmotionScorer(sample_size=16, block_channels=(32, 64, 128))
-        steps = max(50, int(2000 * scale))
+        scorer = LatentEmotionScorer(sample_size=16, block_channels=(16, 32))
+        steps = max(50, int(400 * scale))
         distill_latent_scorer(scorer, cached_latents(seed + 7), AutoencoderKL.from_pretrained(out / "vae").eval(),
                               load_classifier(out / "classifier"), UNet2DModel.from_pretrained(out / "unet").eval(),
-                              load_scheduler(), steps=steps, seed=seed + 7, progress=progress, log=log)
+                              load_scheduler(), steps=steps, batch_size=32, seed=seed + 7, progress=progress, log=log)
         scorer.save_pretrained(out / "latent_scorer")
         return {"steps": steps}
 
