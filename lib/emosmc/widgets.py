@@ -5,7 +5,6 @@ widget callbacks swallow exceptions); ``explorer(...)`` builds the controls.
 """
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 from dataclasses import dataclass, field
