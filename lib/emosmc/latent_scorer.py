@@ -106,10 +106,7 @@ def _teacher_batch(z0, t, vae, classifier, unet, scheduler, generator):
     noise = torch.randn(z0.shape, generator=generator).to(dev)
     z0 = z0.to(dev)
     zt = scheduler.add_noise(z0, noise, t.to(dev))
-    eps = unet(zt, t.to(dev)).sample
-    a = scheduler.alphas_cumprod.to(dev)[t.to(dev)].view(-1, 1, 1, 1)
-    x0 = (zt - (1 - a).sqrt() * eps) / a.sqrt() if scheduler.config.prediction_type == "epsilon" else \
-        torch.stack([predict_x0(scheduler, e[None], z[None], int(s))[0] for e, z, s in zip(eps, zt, t)])
+    x0 = predict_x0(scheduler, unet(zt, t.to(dev)).sample, zt, t)
     img = vae.decode(x0 / vae.config.scaling_factor).sample.clamp(-1, 1)
     return x0, classifier(img)
 

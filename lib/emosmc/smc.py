@@ -200,8 +200,12 @@ def _finite(x: torch.Tensor) -> torch.Tensor:
 
 
 def predict_x0(scheduler, model_output: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:
-    """The clean-sample prediction of a DDPM-family scheduler (its ``pred_original_sample``)."""
-    a = scheduler.alphas_cumprod.to(device=x.device, dtype=x.dtype)[int(t)]
+    """The clean-sample prediction of a DDPM-family scheduler (its ``pred_original_sample``); ``t`` is
+    one timestep or one per batch row."""
+    t = torch.as_tensor(t, device=x.device).long()
+    a = scheduler.alphas_cumprod.to(device=x.device, dtype=x.dtype)[t]
+    if a.dim():
+        a = a.view(-1, *([1] * (x.dim() - 1)))
     kind = scheduler.config.prediction_type
     if kind == "epsilon":
         return (x - (1 - a).sqrt() * model_output) / a.sqrt()
