@@ -1,12 +1,14 @@
 """What steering costs: Algorithm 1 as written against the fast path and the UNet-only floor. Prints JSON.
 
     python benchmarks/steering_cost.py                 # real-size architectures, random weights
+    python benchmarks/steering_cost.py --ladder 4x4    # N x K settings to run (CPU default 4x4,8x8,16x16)
     python benchmarks/steering_cost.py --quality       # + the toy world's quality, fast path vs Algorithm 1
 
 Real sizes: the 113.7M UNet on 4x32x32 latents, the SD-VAE architecture at 256x256 and ViT-base/16
 at 224x224 (random weights: the cost does not depend on them), and a latent scorer for 4x32x32.
-On a GPU the report's settings (N = 20, 250 steps at strength 0.23, R = 1); on a CPU they are scaled
-down (see "settings" in the JSON). Measured side by side in one run:
+On a GPU the report's settings (N = 20, 250 steps at strength 0.23, so K = 57, R = 1); on a CPU a
+ladder of scaled-down N x K (the fixed decodes of the fast path weigh less as N x K grows), plus a
+projection to the report's settings from the unit costs measured in the largest run. Measured side by side in one run:
 
 * ``algorithm1``: pixel scorer on the noisy latents at every step (decode every particle, ViT);
 * ``fast``: latent scorer on the x0 predictions, then the top ``final_check`` particles decoded and
@@ -18,6 +20,7 @@ Each gets wall time per counterfactual, the share of time in the UNet, the decod
 """
 import argparse
 import json
+import math
 import resource
 import time
 from collections import defaultdict
@@ -113,14 +116,43 @@ def measure(pipe, x, target, settings, mode, clock, repeats=1, final_check=4):
     return out
 
 
+def ratios(run):
+    a, f, u = (run[m]["seconds_per_counterfactual"] for m in ("algorithm1", "fast", "unet_floor"))
+    return {"speedup_fast_vs_algorithm1": round(a / f, 2), "fast_over_unet_floor": round(f / u, 3)}
+
+
+def unit_costs(run):
+    """Seconds per UNet evaluation (one particle), per decode and per classifier call (one image),
+    from Algorithm 1's hook times: decodes and classifier calls there are N x K."""
+    NK = run["settings"]["num_particles"] * run["steps_K"]
+    a = run["algorithm1"]
+    wall, share = a["seconds_per_counterfactual"], a["time_share"]
+    return {"unet": wall * share["unet"] / NK, "decode": wall * share["vae_decoder"] / (NK + 1),
+            "pixel_classifier": wall * share["pixel_classifier"] / (NK + 1),
+            "latent_scorer": run["fast"]["seconds_per_counterfactual"] * run["fast"]["time_share"].get("latent_scorer", 0) / NK,
+            # the rest of the floor's time: encoding the source, the scheduler
+            "fixed": run["unet_floor"]["seconds_per_counterfactual"] * (1 - sum(run["unet_floor"]["time_share"].values()))}
+
+
+def projection(c, N, K, final_check):
+    """Counterfactual time from unit costs (a model, not a measurement)."""
+    NK = N * K
+    alg1 = NK * (c["unet"] + c["decode"] + c["pixel_classifier"]) + c["decode"] + c["pixel_classifier"] + c["fixed"]
+    fast = (NK * (c["unet"] + c["latent_scorer"]) + final_check * (c["decode"] + c["pixel_classifier"])
+            + c["pixel_classifier"] + c["fixed"])
+    floor = NK * c["unet"] + c["decode"] + c["fixed"]
+    return {"N": N, "K": K, "algorithm1_s": round(alg1, 1), "fast_s": round(fast, 1), "unet_floor_s": round(floor, 1),
+            "speedup_fast_vs_algorithm1": round(alg1 / fast, 2), "fast_over_unet_floor": round(fast / floor, 3)}
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--device", default=None)
     p.add_argument("--quality", action="store_true", help="also compare quality in the toy world")
     p.add_argument("--quality-only", action="store_true", help="only the toy-world quality comparison")
     p.add_argument("--faces", type=int, default=10)
-    p.add_argument("--particles", type=int, default=None, help="override N")
-    p.add_argument("--steps", type=int, default=None, help="override num_inference_steps")
+    p.add_argument("--ladder", default=None,
+                   help="N x K settings to run, e.g. '4x4,8x8,16x16' (default: the report's on CUDA, that ladder on CPU)")
     p.add_argument("--final-check", type=int, default=4, help="particles decoded at the end of the fast path")
     a = p.parse_args()
     if a.quality_only:
@@ -128,18 +160,9 @@ def main():
         return
     dev = device(a.device)
     cuda = dev.type == "cuda"
-    if cuda:
-        settings = dict(num_particles=20, num_inference_steps=250, noise_strength=0.23, guidance_scale=5.0,
-                        resample_interval=1, potential="paper", resampling="multinomial")
-        note = "the report's settings"
-    else:
-        settings = dict(num_particles=4, num_inference_steps=20, noise_strength=0.2, guidance_scale=5.0,
-                        resample_interval=1, potential="paper", resampling="multinomial")
-        note = "scaled down for a CPU (the report: N = 20, K = 57)"
-    if a.particles:
-        settings["num_particles"] = a.particles
-    if a.steps:
-        settings["num_inference_steps"] = a.steps
+    strength = 0.23 if cuda else 0.2
+    ladder = a.ladder or ("20x57" if cuda else "4x4,8x8,16x16")
+    ladder = [tuple(int(v) for v in step.lower().split("x")) for step in ladder.split(",")]
     pipe = real_pipeline(dev)
     clock = Clock(cuda)
     clock.watch("unet", pipe.unet)
@@ -147,18 +170,29 @@ def main():
     clock.watch("pixel_classifier", pipe.classifier.model)
     clock.watch("latent_scorer", pipe.latent_scorer)
     x = torch.rand(1, 3, 256, 256, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    K = len(img2img_timesteps(pipe.scheduler, settings["num_inference_steps"], settings["noise_strength"]))
     res = {"device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({torch.get_num_threads()} threads)",
-           "settings": settings, "steps_K": K, "note": note, "final_check": a.final_check,
-           "models": "113.7M UNet2DModel, SD-VAE architecture (256px), ViT-base/16 (224px), latent scorer; random weights"}
-    measure(pipe, x, "happy", dict(settings, num_particles=2, num_inference_steps=10, noise_strength=0.2), "fast", clock)  # warm-up
-    for mode in ("algorithm1", "fast", "unet_floor"):
-        res[mode] = measure(pipe, x, "happy", settings, mode, clock, final_check=a.final_check)
-        print(mode, res[mode], flush=True)
-    res["speedup_fast_vs_algorithm1"] = round(res["algorithm1"]["seconds_per_counterfactual"]
-                                              / res["fast"]["seconds_per_counterfactual"], 2)
-    res["fast_over_unet_floor"] = round(res["fast"]["seconds_per_counterfactual"]
-                                        / res["unet_floor"]["seconds_per_counterfactual"], 3)
+           "note": "the report's settings are N = 20 particles and K = 57 steps (250 at strength 0.23); "
+                   + ("run at them" if ladder == [(20, 57)] else "scaled down in steps to fit this device"),
+           "final_check": a.final_check,
+           "models": "113.7M UNet2DModel, SD-VAE architecture (256px), ViT-base/16 (224px), latent scorer; random weights",
+           "runs": []}
+    measure(pipe, x, "happy", dict(num_particles=2, num_inference_steps=10, noise_strength=0.2), "fast", clock)  # warm-up
+    for N, K in ladder:
+        steps = math.ceil(K / strength - 1e-9)
+        settings = dict(num_particles=N, num_inference_steps=steps, noise_strength=strength, guidance_scale=5.0,
+                        resample_interval=1, potential="paper", resampling="multinomial")
+        run = {"settings": settings,
+               "steps_K": len(img2img_timesteps(pipe.scheduler, steps, strength))}
+        for mode in ("algorithm1", "fast", "unet_floor"):
+            run[mode] = measure(pipe, x, "happy", settings, mode, clock, final_check=a.final_check)
+            print(f"N={N} K={K}", mode, run[mode], flush=True)
+        run.update(ratios(run))
+        res["runs"].append(run)
+    big = res["runs"][-1]
+    res["unit_costs_s"] = {k: round(v, 4) for k, v in unit_costs(big).items()}
+    res["projected_report_settings"] = dict(
+        projection(unit_costs(big), 20, 57, a.final_check),
+        how="a cost model from the unit costs of the largest run above (not a measurement)")
     if not cuda:
         res["peak_rss_mib_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if a.quality:
