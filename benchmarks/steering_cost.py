@@ -223,7 +223,7 @@ def toy_quality(n_faces):
     for name, kw in (("algorithm1_pixel_x0", dict(scorer="pixel")), ("fast_latent_x0", dict(scorer="latent", final_check=4))):
         t0 = time.perf_counter()
         r = pipe(xs, [EMOTIONS[t] for t in tgt], generator=torch.Generator().manual_seed(0), progress=False,
-                 **TOY_EDIT, **kw)
+                 **{**TOY_EDIT, **kw})
         secs = (time.perf_counter() - t0) / len(rows)
         with torch.no_grad():
             flip = float((judge(r.images).argmax(-1) == tgt).float().mean())

@@ -32,6 +32,9 @@ def test_explore_steers_and_returns_what_the_explorer_shows(pipe, gallery):
     assert guided.target_prob == pytest.approx(float(guided.particle_probs.max()), abs=1e-4)
     again = explore(pipe, x, "happy", guidance_scale=10.0, **kw)
     assert torch.equal(again.output.images, guided.output.images)
+    fast = explore(pipe, x, "happy", guidance_scale=10.0, scorer="latent", final_check=3, **kw)
+    assert fast.output.nfe["decode"] == 3 and guided.output.nfe["decode"] == 6 * 24 + 1
+    assert fast.target_prob > plain.particle_probs.mean() + 0.3
 
 
 @pytest.mark.parametrize("kw,match", [
@@ -39,6 +42,7 @@ def test_explore_steers_and_returns_what_the_explorer_shows(pipe, gallery):
     (dict(potential="best"), "unknown potential"),
     (dict(resampling="wheel"), "unknown resampling"),
     (dict(noise_strength=0.0), "noise_strength"),
+    (dict(scorer="vision"), "unknown scorer"),
 ])
 def test_explore_rejects_bad_settings_by_name(pipe, gallery, kw, match):
     args = dict(target="happy", num_particles=2, num_inference_steps=10)
@@ -65,6 +69,10 @@ def test_the_run_button_shows_results_and_errors_instead_of_swallowing_them(pipe
     ui.run()
     assert "toy face 2 (fear) -> sad: p(target) =" in ui.status.value
     assert ui.last["result"].particles.shape[0] == 2 and len(ui.last["figure"].axes) == 6
+    assert c["scorer"].options == ("pixel", "latent") and c["scorer"].value == "pixel"
+    c["scorer"].value = "latent"
+    ui.run()
+    assert ui.last["result"].output.nfe["decode"] == 2  # the fast path decodes only its final check
     c["upload"].value = ({"name": "holiday.txt", "type": "text/plain", "size": 5, "last_modified": datetime.datetime(2026, 1, 1),
                           "content": memoryview(b"hello")},)
     ui.run()

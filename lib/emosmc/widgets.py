@@ -37,8 +37,11 @@ class ExplorerResult:
 def explore(pipe, source: torch.Tensor, target: str, num_particles: int = 8, num_inference_steps: int = 60,
             noise_strength: float = 0.6, guidance_scale: float = 10.0, resample_interval: int = 1,
             potential: str = "paper", resampling: str = "systematic", reward_on: str = "x0",
-            seed: int = 0) -> ExplorerResult:
-    """One steered edit of one ``(3, H, W)`` source image, with everything the explorer shows."""
+            seed: int = 0, scorer: str = "pixel", final_check: int = 4) -> ExplorerResult:
+    """One steered edit of one ``(3, H, W)`` source image, with everything the explorer shows.
+    ``scorer="pixel"`` decodes every particle at every step (the report's Algorithm 1);
+    ``scorer="latent"`` steers with the latent scorer and decodes ``final_check`` particles at the end
+    (the particles shown are decoded afterwards, for the figure)."""
     emotion_index(target)
     if potential not in POTENTIALS:
         raise ValueError(f"unknown potential {potential!r}; one of {POTENTIALS}")
@@ -49,8 +52,8 @@ def explore(pipe, source: torch.Tensor, target: str, num_particles: int = 8, num
     t0 = time.time()
     out = pipe(source, target, num_particles=num_particles, num_inference_steps=num_inference_steps,
                noise_strength=noise_strength, guidance_scale=guidance_scale, resample_interval=resample_interval,
-               potential=potential, resampling=resampling, reward_on=reward_on,
-               generator=torch.Generator().manual_seed(seed), progress=False)
+               potential=potential, resampling=resampling, reward_on=reward_on, scorer=scorer,
+               final_check=final_check, generator=torch.Generator().manual_seed(seed), progress=False)
     parts = pipe.decode(out.latents[0])
     probs = pipe.classify(parts)[:, emotion_index(target)].cpu()
     return ExplorerResult(out, parts.cpu(), probs, time.time() - t0)
@@ -87,7 +90,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     from .viz import edit_figure
 
     d = {**dict(num_particles=8, num_inference_steps=60, noise_strength=0.6, guidance_scale=10.0, resample_interval=1,
-                potential="paper", resampling="systematic", seed=0), **(defaults or {})}
+                potential="paper", resampling="systematic", scorer="pixel", seed=0), **(defaults or {})}
     style = {"description_width": "110px"}
     face = W.Dropdown(options=list(gallery), description="face", style=style)
     upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
@@ -99,6 +102,9 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     R = W.IntSlider(d["resample_interval"], 1, 20, description="resample every R", style=style)
     potential = W.Dropdown(options=POTENTIALS, value=d["potential"], description="potential", style=style)
     scheme = W.Dropdown(options=SCHEMES, value=d["resampling"], description="resampling", style=style)
+    scorers = ["pixel"] + (["latent"] if pipe.latent_scorer is not None else [])
+    scorer = W.Dropdown(options=scorers, value=d["scorer"] if d["scorer"] in scorers else "pixel",
+                        description="scorer", style=style)
     seed = W.IntText(d["seed"], description="seed", style=style)
     run = W.Button(description="Run", button_style="primary")
     status, out = W.HTML(), W.Output()
@@ -120,7 +126,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
         try:
             x, name, notes = source()
             r = explore(pipe, x, target.value, N.value, steps.value, strength.value, gamma.value, R.value,
-                        potential.value, scheme.value, seed=seed.value)
+                        potential.value, scheme.value, seed=seed.value, scorer=scorer.value)
         except Exception as err:  # shown to the user: widget callbacks would swallow it
             status.value = f"<b style='color:#b00'>{type(err).__name__}: {err}</b>"
             return
@@ -137,11 +143,11 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
 
     run.on_click(on_run)
     ui = W.VBox([W.HBox([W.VBox([face, upload, target, N, steps, strength]),
-                         W.VBox([gamma, R, potential, scheme, seed, run])]), status, out])
+                         W.VBox([gamma, R, potential, scheme, scorer, seed, run])]), status, out])
     ui.run, ui.status, ui.last = on_run, status, last  # type: ignore[attr-defined]
     ui.controls = dict(face=face, upload=upload, target=target, num_particles=N, num_inference_steps=steps,
                        noise_strength=strength, guidance_scale=gamma, resample_interval=R, potential=potential,
-                       resampling=scheme, seed=seed)  # type: ignore[attr-defined]
+                       resampling=scheme, scorer=scorer, seed=seed)  # type: ignore[attr-defined]
     return ui
 
 
