@@ -82,3 +82,33 @@ def test_missing_checkpoint_says_where_it_looked_and_how_to_get_one(tmp_path, mo
     monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path / "no-input"))
     with pytest.raises(SystemExit, match=f"(?s)trained UNet at {tmp_path / 'run' / 'unet'}.*02_train_unet"):
         main(["edit", str(tmp_path / "x.png"), "--target", "happy", "--profile", "celebahq"])
+
+
+def test_demo_writes_a_labelled_grid_and_scores_that_agree_with_it(tmp_path):
+    """`make demo` on one toy face: a grid image and a JSON whose flip rate is recomputed from its rows."""
+    import json
+
+    from emosmc.cli import demo
+    from emosmc.scorers import EMOTIONS
+
+    summary = demo(tmp_path, n_faces=1, seed=0)
+    assert (tmp_path / "demo_grid.png").stat().st_size > 10_000
+    saved = json.loads((tmp_path / "demo_scores.json").read_text())
+    assert saved["settings"]["scorer"] == "latent" and saved == json.loads(json.dumps(summary))
+    (face,) = saved["faces"]
+    assert set(face["edits"]) == set(EMOTIONS)
+    flips = [e["judge_argmax"] == t for t, e in face["edits"].items() if t != face["source"]]
+    assert len(flips) == 6 and saved["judge_flip_rate"] == pytest.approx(sum(flips) / 6)
+    for e in face["edits"].values():
+        assert 0 <= e["judge_prob"] <= 1 and 0 <= e["classifier_prob"] <= 1
+
+
+def test_the_cli_picks_the_scorer(tmp_path, face_png, capsys):
+    for scorer in ("pixel", "latent"):
+        main(["edit", str(face_png), "--target", "surprise", "--profile", "toy", "--scorer", scorer,
+              "--out", str(tmp_path / f"{scorer}.png"), *FAST])
+    assert capsys.readouterr().out.count("p(surprise)") == 2
+    a, b = (np.asarray(Image.open(tmp_path / f"{s}.png")) for s in ("pixel", "latent"))
+    assert a.shape == b.shape == (64, 64, 3) and not np.array_equal(a, b)
+    with pytest.raises(SystemExit):
+        main(["edit", str(face_png), "--target", "happy", "--profile", "toy", "--scorer", "vision"])
