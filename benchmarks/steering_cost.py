@@ -188,10 +188,10 @@ def main():
             print(f"N={N} K={K}", mode, run[mode], flush=True)
         run.update(ratios(run))
         res["runs"].append(run)
-    big = res["runs"][-1]
-    res["unit_costs_s"] = {k: round(v, 4) for k, v in unit_costs(big).items()}
+    costs = unit_costs(res["runs"][-1])
+    res["unit_costs_s"] = {k: round(v, 4) for k, v in costs.items()}
     res["projected_report_settings"] = dict(
-        projection(unit_costs(big), 20, 57, a.final_check),
+        projection(costs, 20, 57, a.final_check),
         how="a cost model from the unit costs of the largest run above (not a measurement)")
     if not cuda:
         res["peak_rss_mib_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

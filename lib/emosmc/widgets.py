@@ -5,6 +5,7 @@ widget callbacks swallow exceptions); ``explorer(...)`` builds the controls.
 """
 from __future__ import annotations
 
+import inspect
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -89,8 +90,8 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     import matplotlib.pyplot as plt
     from .viz import edit_figure
 
-    d = {**dict(num_particles=8, num_inference_steps=60, noise_strength=0.6, guidance_scale=10.0, resample_interval=1,
-                potential="paper", resampling="systematic", scorer="pixel", seed=0), **(defaults or {})}
+    d = {**{k: v.default for k, v in inspect.signature(explore).parameters.items() if v.default is not v.empty},
+         **(defaults or {})}
     style = {"description_width": "110px"}
     face = W.Dropdown(options=list(gallery), description="face", style=style)
     upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
