@@ -71,6 +71,21 @@ def test_sweep_writes_rows_and_resumes_without_redoing_them(pipe, realism, faces
     assert [x["guidance_scale"] for x in s] == [0.0, 20.0] and s[1]["target_accuracy"] == pytest.approx(sum(guided) / 2)
 
 
+def test_toy_rows_carry_the_ground_truth_verdict(pipe, realism, faces, tmp_path):
+    from emosmc.ground_truth import true_expression
+
+    ids = [sample_identity(300 + i) for i in range(2)]
+    cs = one_at_a_time(BASE, guidance_scale=[0.0])
+    rows = run_ablation(pipe, faces, ["a", "b"], cs, "sad", tmp_path / "t.csv", realism=realism, identities=ids,
+                        progress=False)
+    # guidance 0 is plain img2img of a sad face at strength 0.5: the truth decides whether it stayed sad
+    out = pipe(faces, "sad", generator=torch.Generator().manual_seed(0), progress=False,
+               **{k: v for k, v in cs[0].items() if k != "swept"})
+    expected = true_expression(out.images, ids).is_(["sad", "sad"]).float().tolist()
+    assert [r["true_flip"] for r in rows] == expected
+    assert summarise(rows, "guidance_scale")[0]["true_flip"] == pytest.approx(sum(expected) / 2)
+
+
 def test_results_are_deterministic_for_a_seed(pipe, realism, faces, tmp_path):
     cs = one_at_a_time(BASE, num_particles=[2])
     a = run_ablation(pipe, faces, ["a", "b"], cs, "angry", tmp_path / "a.csv", realism=realism, progress=False)

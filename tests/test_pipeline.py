@@ -99,8 +99,11 @@ def test_demo_writes_a_labelled_grid_and_scores_that_agree_with_it(tmp_path):
     assert set(face["edits"]) == set(EMOTIONS)
     flips = [e["judge_argmax"] == t for t, e in face["edits"].items() if t != face["source"]]
     assert len(flips) == 6 and saved["judge_flip_rate"] == pytest.approx(sum(flips) / 6)
+    true = [e["true_expression"] == t for t, e in face["edits"].items() if t != face["source"]]
+    assert list(saved)[0] == "true_flip_rate" and saved["true_flip_rate"] == pytest.approx(sum(true) / 6)
     for e in face["edits"].values():
         assert 0 <= e["judge_prob"] <= 1 and 0 <= e["classifier_prob"] <= 1
+        assert e["true_expression"] in (*EMOTIONS, "unclear")
 
 
 def test_the_cli_picks_the_scorer(tmp_path, face_png, capsys):

@@ -10,6 +10,8 @@ from emosmc.training import images_to_tensor
 
 from toy_reference import REF, compute
 
+MIN_TRUE_FLIP = 0.6  # of 12 edits; the benchmark's figure on 180 edits is in the README
+
 pytestmark = pytest.mark.skipif(not (TOY_ASSETS / "unet" / "config.json").exists(),
                                 reason="toy assets not trained (python -m emosmc.toy train-assets)")
 
@@ -39,23 +41,24 @@ def test_classifier_and_judge_read_expressions_by_name():
         assert (judge(x).argmax(-1) == y).float().mean() >= 0.9
 
 
-def test_steering_raises_the_target_probability_over_unguided_img2img():
-    """Reduced steering check: 4 counterfactuals, 8 particles. The guidance classifier's target
-    probability of the SMC edit must clearly exceed that of unguided img2img at the same settings."""
+def test_steering_truly_changes_the_expression_where_unguided_img2img_does_not():
+    """Reduced steering check judged by the toy world's ground truth, not by a classifier: 3 new
+    identities x 4 targets, 8 particles, the toy edit settings. SMC must make most edits truly show
+    their target; unguided img2img at the same strength must keep the source expression."""
     from emosmc.cli import TOY_EDIT
+    from emosmc.ground_truth import true_expression
     from emosmc.pipeline import EmotionEditPipeline
 
     pipe = EmotionEditPipeline.from_profile("toy")
-    ident = [sample_identity(20_000 + i) for i in range(2)]
+    ident = [sample_identity(40_000 + i) for i in range(3)]  # a seed no model was trained or tuned on
+    targets = ["happy", "sad", "surprise", "angry"]
     src = images_to_tensor(torch.stack([torch.from_numpy(render(i, "neutral")) for i in ident]))
-    src = src.repeat_interleave(2, 0)
-    targets = ["surprise", "sad", "surprise", "sad"]
+    src = src.repeat_interleave(len(targets), 0)
+    ids = [i for i in ident for _ in targets]
     settings = dict(TOY_EDIT, num_particles=8)
-    out = pipe(src, targets, generator=torch.Generator().manual_seed(0), progress=False, **settings)
+    out = pipe(src, targets * 3, generator=torch.Generator().manual_seed(0), progress=False, **settings)
     plain = pipe.img2img(src, settings["num_inference_steps"], settings["noise_strength"], 1,
                          generator=torch.Generator().manual_seed(0))[:, 0]
-    idx = torch.tensor([EMOTIONS.index(t) for t in targets])
-    with torch.no_grad():
-        p_plain = pipe.classify(plain)[torch.arange(4), idx]
-    p_smc = out.target_probs
-    assert p_smc.mean() > 0.6 and p_smc.mean() - p_plain.mean() > 0.3, (p_smc, p_plain)
+    true_flip = true_expression(out.images.cpu(), ids).is_(targets * 3).float().mean()
+    kept = true_expression(plain, ids).is_(["neutral"] * len(ids)).float().mean()
+    assert true_flip >= MIN_TRUE_FLIP and kept >= 0.75, (true_flip, kept)

@@ -51,6 +51,20 @@ def test_explore_rejects_bad_settings_by_name(pipe, gallery, kw, match):
         explore(pipe, gallery["toy face 1 (disgust)"], **args)
 
 
+def test_toy_edits_carry_their_ground_truth(pipe, gallery):
+    from emosmc.ground_truth import true_expression
+
+    name = "toy face 0 (angry)"
+    ident = gallery.identities[name]
+    r = explore(pipe, gallery[name], "surprise", num_particles=4, num_inference_steps=20, noise_strength=0.5,
+                seed=2, identity=ident)
+    assert r.truth == true_expression(r.output.images.cpu(), [ident]).names[0]
+    assert r.particle_truths == true_expression(r.particles, [ident] * 4).names
+    assert r.verdict.startswith(f"true: {r.truth} {'✓' if r.truth == 'surprise' else '✗'}, classifier p(surprise) =")
+    unknown = explore(pipe, gallery[name], "surprise", num_particles=2, num_inference_steps=10)
+    assert unknown.truth is None and unknown.verdict.startswith("classifier p(surprise)")
+
+
 def test_uploads_go_through_the_file_checks():
     buf = io.BytesIO()
     Image.fromarray(np.full((80, 100), 100, np.uint8)).save(buf, format="PNG")
@@ -67,7 +81,8 @@ def test_the_run_button_shows_results_and_errors_instead_of_swallowing_them(pipe
     c = ui.controls
     c["face"].value, c["target"].value, c["potential"].value = "toy face 2 (fear)", "sad", "difference"
     ui.run()
-    assert "toy face 2 (fear) -> sad: p(target) =" in ui.status.value
+    assert "toy face 2 (fear) -> sad: true: " in ui.status.value and "classifier p(sad) =" in ui.status.value
+    assert ui.status.value.index("true:") < ui.status.value.index("classifier")  # the ground truth first
     assert ui.last["result"].particles.shape[0] == 2 and len(ui.last["figure"].axes) == 6
     assert c["scorer"].options == ("pixel", "latent") and c["scorer"].value == "pixel"
     c["scorer"].value = "latent"

@@ -19,7 +19,7 @@ def compute():
 
     prof = get_profile("toy")
     x = images_to_tensor(torch.stack([torch.from_numpy(render(sample_identity(5), e)) for e in ("happy", "sad")]))
-    vae, unet, clf, judge = (prof.load(k) for k in ("vae", "unet", "classifier", "judge"))
+    vae, unet, clf, judge, ls = (prof.load(k) for k in ("vae", "unet", "classifier", "judge", "latent_scorer"))
     z = vae.encode(x).latent_dist.mean * vae.config.scaling_factor
     zin = torch.randn(1, 4, 16, 16, generator=torch.Generator().manual_seed(0))
     return {
@@ -28,6 +28,7 @@ def compute():
         "unet_slice": unet(zin, 500).sample[0, :, 8, 8].tolist(),
         "classifier_probs": clf(x).flatten().tolist(),
         "judge_probs": judge(x).flatten().tolist(),
+        "latent_scorer_probs": ls.log_probs(z, torch.tensor([0, 300])).exp().flatten().tolist(),
     }
 
 

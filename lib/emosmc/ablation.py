@@ -28,7 +28,7 @@ from .scorers import emotion_index
 __all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key"]
 
 FIELDS = ["config", "swept", "image", "target", "target_prob", "realism", "judge_prob", "seconds", "unet_evals",
-          "decodes"]
+          "decodes", "true_flip"]
 
 
 def config_key(config: dict) -> str:
@@ -56,7 +56,7 @@ def read_rows(csv_path: Union[str, Path]) -> List[dict]:
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        for k in ("target_prob", "realism", "judge_prob", "seconds"):
+        for k in ("target_prob", "realism", "judge_prob", "seconds", "true_flip"):
             r[k] = float(r[k]) if r.get(k) not in (None, "") else float("nan")
         for k in ("unet_evals", "decodes"):
             r[k] = int(r[k]) if r.get(k) not in (None, "") else 0
@@ -87,10 +87,12 @@ def continue_from_previous(csv_path: Union[str, Path], inputs: Union[str, Path, 
 def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: List[dict],
                  target: Union[str, Sequence[str]], csv_path: Union[str, Path], seed: int = 0,
                  realism: Optional[Callable] = None, judge: Optional[Callable] = None,
-                 progress: bool = True) -> List[dict]:
+                 identities: Optional[Sequence] = None, progress: bool = True) -> List[dict]:
     """Run every config on every image (one batched pipeline call per config) and append the rows to
     ``csv_path``; pairs already there are skipped. Returns all rows of the CSV. ``realism`` defaults
-    to :class:`Realism`; ``judge`` (optional) is a second classifier returning ``(B, 7)`` probabilities."""
+    to :class:`Realism`; ``judge`` (optional) is a second classifier returning ``(B, 7)`` probabilities;
+    ``identities`` (toy world: one :class:`emosmc.toyfaces.Identity` per image) adds ``true_flip``,
+    1 when the edit truly shows the target (:func:`emosmc.ground_truth.true_expression`)."""
     if len(images) != len(image_ids):
         raise ValueError(f"{len(images)} images but {len(image_ids)} ids")
     targets = [target] * len(images) if isinstance(target, str) else list(target)
@@ -113,6 +115,11 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
         real = realism(out.images)
         with torch.no_grad():
             jp = judge(out.images.to(pipe.device)).cpu()[torch.arange(len(idx)), tidx[idx]] if judge else None
+        truth = None
+        if identities is not None:
+            from .ground_truth import true_expression
+
+            truth = true_expression(out.images.cpu(), [identities[i] for i in idx]).is_([targets[i] for i in idx])
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
             if new_file:
@@ -123,7 +130,8 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                             "target": targets[i], "target_prob": round(float(out.target_probs[j]), 5),
                             "realism": round(float(real[j]), 5),
                             "judge_prob": "" if jp is None else round(float(jp[j]), 5), "seconds": round(secs, 3),
-                            "unet_evals": out.nfe["unet"] // len(idx), "decodes": out.nfe["decode"] // len(idx)})
+                            "unet_evals": out.nfe["unet"] // len(idx), "decodes": out.nfe["decode"] // len(idx),
+                            "true_flip": "" if truth is None else int(truth[j])})
     return read_rows(path)
 
 
@@ -138,6 +146,6 @@ def summarise(rows: List[dict], swept: str) -> List[Dict]:
         g = groups[v]
         mean = lambda k: float(np.nanmean([r[k] for r in g])) if any(r[k] == r[k] for r in g) else float("nan")
         out.append({swept: v, "n": len(g), "target_accuracy": mean("target_prob"), "realism": mean("realism"),
-                    "judge_prob": mean("judge_prob"), "seconds": mean("seconds"), "unet_evals": mean("unet_evals"),
+                    "judge_prob": mean("judge_prob"), "true_flip": mean("true_flip"), "seconds": mean("seconds"), "unet_evals": mean("unet_evals"),
                     "decodes": mean("decodes")})
     return out

@@ -66,11 +66,12 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
         from .metrics import no_face_warnings
 
         no_face_warnings(src, [Path(image).name])
-        src_labels = ["your image"]
+        src_labels, idents = ["your image"], None
     else:
-        imgs, labels, _, _ = toy_faces(n_faces, HELDOUT_SEED + 1, expressions=("neutral", "sad", "angry"))
+        imgs, labels, ids, _ = toy_faces(n_faces, HELDOUT_SEED + 1, expressions=("neutral", "sad", "angry"))
         pick = torch.arange(n_faces) * 3 + torch.arange(n_faces) % 3  # one expression per identity
         src, src_labels = images_to_tensor(imgs[pick.numpy()]), [EMOTIONS[int(labels[i])] for i in pick]
+        idents = ids  # the toy world knows each true counterfactual: judge the edits by it first
     settings = edit_settings(profile_name)
     B, T = len(src), len(EMOTIONS)
     g = torch.Generator().manual_seed(seed)
@@ -79,6 +80,11 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     seconds = time.time() - t0
     with torch.no_grad():
         p_src, p_out = judge(src.to(pipe.device)).cpu(), judge(res.images).cpu()
+    truth = None
+    if idents is not None:
+        from .ground_truth import true_expression
+
+        truth = true_expression(res.images.cpu(), [i for i in idents for _ in range(T)]).names
     tiles, titles, rows = [], [], []
     for b in range(B):
         tiles.append(src[b:b + 1])
@@ -87,23 +93,29 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
         for j, e in enumerate(EMOTIONS):
             k = b * T + j
             tiles.append(res.images[k:k + 1].cpu())
-            titles.append(f"{e}\n{judge_name} p={p_out[k, j]:.2f}")
+            verdict = f"true: {truth[k]} {'✓' if truth[k] == e else '✗'}\n" if truth else ""
+            titles.append(f"→ {e}\n{verdict}{judge_name} p={p_out[k, j]:.2f}")
             row["edits"][e] = {"judge_prob": float(p_out[k, j]), "judge_argmax": EMOTIONS[int(p_out[k].argmax())],
                                "classifier_prob": float(res.probs[k, j])}
+            if truth:
+                row["edits"][e]["true_expression"] = truth[k]
         rows.append(row)
     fig = image_grid(torch.cat(tiles), titles, ncols=T + 1, scale=1.5)
     fig.savefig(out / "demo_grid.png", dpi=110)
-    edits = [e for r in rows for t, e in r["edits"].items() if t != r["source"]]
+    edits = [(t, e) for r in rows for t, e in r["edits"].items() if t != r["source"]]
     summary = {
         "profile": profile_name, "settings": settings, "seed": seed, "seconds": round(seconds, 1),
         "seconds_per_counterfactual": round(seconds / (B * T), 2),
-        "judge_flip_rate": sum(e["judge_argmax"] == t for r in rows for t, e in r["edits"].items()
-                               if t != r["source"]) / max(1, len(edits)),
+        "judge_flip_rate": sum(e["judge_argmax"] == t for t, e in edits) / max(1, len(edits)),
         "faces": rows,
     }
+    if truth:  # the ground truth first
+        summary = {"true_flip_rate": sum(e["true_expression"] == t for t, e in edits) / max(1, len(edits)), **summary}
     (out / "demo_scores.json").write_text(json.dumps(summary, indent=2))
     print(f"wrote {out / 'demo_grid.png'} and {out / 'demo_scores.json'} "
-          f"({B} face(s) x {T} targets in {seconds:.0f} s; judge flip rate {summary['judge_flip_rate']:.2f})")
+          f"({B} face(s) x {T} targets in {seconds:.0f} s; "
+          + (f"true flip rate {summary['true_flip_rate']:.2f}, " if truth else "")
+          + f"judge flip rate {summary['judge_flip_rate']:.2f})")
     return summary
 
 

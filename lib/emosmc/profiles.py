@@ -280,11 +280,12 @@ def find_latent_scorer(root: Optional[Union[str, Path]] = None) -> Optional[Path
 
 
 def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> Profile:
-    """``toy``: the bundled models. ``celebahq``: the real models; ``root`` (or ``$EMOSMC_CELEBAHQ``,
+    """``toy``: the bundled models (or those in ``root`` / ``$EMOSMC_TOY_ASSETS``, e.g. a retrained
+    set before it replaces them). ``celebahq``: the real models; ``root`` (or ``$EMOSMC_CELEBAHQ``,
     else :func:`work_dir`) holds the trained UNet (``<root>/unet``, or found in Kaggle inputs) and
     the CelebA-HQ images are found by :func:`find_celebahq_images`."""
     if name == "toy":
-        a = TOY_ASSETS
+        a = Path(root or os.environ.get("EMOSMC_TOY_ASSETS") or TOY_ASSETS)
         return Profile("toy", str(a / "vae"), str(a / "unet"), str(a / "classifier"), str(a / "judge"), 64,
                        latent_scorer=str(a / "latent_scorer"))
     if name == "celebahq":

@@ -24,6 +24,7 @@ from .toyfaces import EMOTIONS, Identity, render, sample_identity
 __all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
 
 TRAIN_SEED, HELDOUT_SEED = 0, 10_000
+HARD_ROUNDS, HARD_IDENTITIES = 2, 30  # rounds of hard examples, identities steered per round
 
 
 def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTIONS, size: int = 64,
@@ -226,6 +227,56 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         return {"steps": steps}
 
     stage("latent_scorer", latent_scorer_fn)
+
+    def hard_round_fn(r):
+        """Rounds of hard examples (:mod:`emosmc.hard_examples`): steer fresh training identities with
+        the toy edit settings, label every final particle by the ground truth, and fine-tune the
+        latent scorer and the guidance classifier on them; the last round also fine-tunes the judge
+        (on originals, VAE reconstructions and every round's particles, all with true labels)."""
+        from .cli import TOY_EDIT
+        from .hard_examples import finetune_classifier, finetune_latent_scorer, mine
+        from .pipeline import EmotionEditPipeline
+        from .profiles import get_profile, load_classifier, work_dir
+
+        def fn():
+            cache = work_dir() / "toy-hard-examples"
+            cache.mkdir(parents=True, exist_ok=True)
+            pipe = EmotionEditPipeline.from_profile(get_profile("toy", out))
+            path = cache / f"round{r}-scale{scale:g}.pt"
+            if path.exists():
+                hard = torch.load(path, weights_only=False)
+            else:
+                n = max(2, int(HARD_IDENTITIES * scale))
+                im, lab, ids, _ = toy_faces(n, TRAIN_SEED + 100 * r)
+                pick = torch.tensor([i * 7 + i % 7 for i in range(n)])
+                hard = mine(pipe, images_to_tensor(im[pick.numpy()]), lab[pick], ids, TOY_EDIT,
+                            torch.Generator().manual_seed(seed + r), progress=progress)
+                torch.save(hard, path)
+            info = {"mined": hard.summary()}
+            for k in range(1, r):
+                earlier = cache / f"round{k}-scale{scale:g}.pt"
+                if earlier.exists():
+                    hard = hard.cat(torch.load(earlier, weights_only=False))
+            with torch.no_grad():
+                lat = torch.cat([pipe.encode(b) for b in x.split(256)])
+                rec = torch.cat([pipe.decode(z) for z in lat.split(256)])
+            steps = max(20, int(600 * scale))
+            finetune_latent_scorer(pipe.latent_scorer, pipe.unet, pipe.scheduler, lat, labels, hard, steps=steps,
+                                   seed=seed + r, progress=progress, log=log)
+            pipe.latent_scorer.save_pretrained(out / "latent_scorer")
+            finetune_classifier(pipe.classifier, torch.cat([x, rec]), labels.repeat(2), hard,
+                                steps=max(20, int(300 * scale)), seed=seed + r, progress=progress, log=log)
+            pipe.classifier.save_pretrained(out / "classifier")
+            if r == HARD_ROUNDS:
+                judge = load_classifier(out / "judge")
+                finetune_classifier(judge, torch.cat([x, rec]), labels.repeat(2), hard, hard_fraction=0.3,
+                                    steps=max(20, int(400 * scale)), seed=seed + 50 + r, progress=progress, log=log)
+                judge.save_pretrained(out / "judge")
+            return {**info, "examples": len(hard), "steps": steps}
+        return fn
+
+    for r in range(1, HARD_ROUNDS + 1):
+        stage(f"hard_examples_round{r}", hard_round_fn(r), refines=True)
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     log_path.write_text(json.dumps(record, indent=2))
     if hasattr(log, "run"):

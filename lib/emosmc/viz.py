@@ -103,10 +103,11 @@ def image_grid(images, titles: Optional[Sequence[str]] = None, ncols: Optional[i
 
 
 def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = "realism", scale: float = 3.0,
-                  also: Optional[str] = "judge_prob"):
+                  also: Sequence[str] = ("true_flip", "judge_prob")):
     """The report's Figure 5: per swept parameter, the mean ``metric`` against the parameter's value,
-    marker area proportional to the mean ``size_by`` (realism). ``also`` (when measured, e.g. the toy
-    judge's probability of the target) is drawn as a dashed line."""
+    marker area proportional to the mean ``size_by`` (realism). Each of ``also`` that was measured
+    (in the toy world: the true flip rate by the ground truth, the judge's probability of the
+    target) is drawn as a line of its own."""
     from .ablation import summarise
 
     fig, axes = plt.subplots(1, len(params), figsize=(scale * len(params), scale * 0.9), squeeze=False)
@@ -117,8 +118,10 @@ def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = 
         area = [20 + 300 * max(0.0, r[size_by]) if r[size_by] == r[size_by] else 20 for r in s]
         ax.plot(x, y, color="0.7", zorder=1)
         ax.scatter(x, y, s=area, zorder=2, alpha=0.8, label=metric.replace("_", " "))
-        if also and any(r[also] == r[also] for r in s):
-            ax.plot(x, [r[also] for r in s], "k--", marker=".", lw=1, zorder=3, label=also.replace("_", " "))
+        for k, style in zip(also or (), ("C3-", "k--", "C2:")):
+            if any(r.get(k) == r.get(k) for r in s):
+                ax.plot(x, [r[k] for r in s], style, marker=".", lw=1.2, zorder=3, label=k.replace("_", " "))
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7, loc="lower right")
         for xi, yi, r in zip(x, y, s):
             ax.annotate(f"{r[size_by]:.2f}", (xi, yi), textcoords="offset points", xytext=(0, 9), ha="center",
@@ -131,9 +134,14 @@ def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = 
     return fig
 
 
-def edit_figure(source, best, particles, particle_probs, result, target: str, row: int = 0, best_prob=None):
+def edit_figure(source, best, particles, particle_probs, result, target: str, row: int = 0, best_prob=None,
+                best_truth=None, particle_truths=None):
     """One steered edit at a glance: source and best result, every final particle with the
-    classifier's target probability, the ESS over the steps, and the particles' genealogy."""
+    classifier's target probability, the ESS over the steps, and the particles' genealogy. In the
+    toy world ``best_truth`` / ``particle_truths`` (true expressions) are shown first."""
+    def mark(truth):
+        return f"true: {truth} {'✓' if truth == target else '✗'}" if truth else ""
+
     N = len(particles)
     ncols = max(4, min(N, 8))
     prow = int(np.ceil(N / ncols))
@@ -147,12 +155,14 @@ def edit_figure(source, best, particles, particle_probs, result, target: str, ro
     ax.axis("off")
     ax = fig.add_subplot(gs[0, h:])
     ax.imshow(bst)
-    ax.set_title(f"best particle -> {target}" + (f"  p={best_prob:.2f}" if best_prob is not None else ""), fontsize=9)
+    ax.set_title(f"best particle -> {target}" + (f"\n{mark(best_truth)}," if best_truth else "")
+                 + (f"  classifier p={best_prob:.2f}" if best_prob is not None else ""), fontsize=9)
     ax.axis("off")
     for i, im in enumerate(to_uint8(particles)):
         ax = fig.add_subplot(gs[1 + i // ncols, i % ncols])
         ax.imshow(im)
-        ax.set_title(f"p={float(particle_probs[i]):.2f}", fontsize=7)
+        head = f"{particle_truths[i]} {'✓' if particle_truths[i] == target else '✗'}\n" if particle_truths else ""
+        ax.set_title(f"{head}p={float(particle_probs[i]):.2f}", fontsize=7)
         ax.axis("off")
     ess_plot(fig.add_subplot(gs[-1, :h]), result, row)
     genealogy_plot(fig.add_subplot(gs[-1, h:]), result, row)

@@ -16,10 +16,19 @@ import torch
 
 from .scorers import EMOTIONS, emotion_index
 
-__all__ = ["ExplorerResult", "explore", "image_from_upload", "explorer", "toy_gallery", "face_gallery"]
+__all__ = ["ExplorerResult", "Gallery", "explore", "image_from_upload", "explorer", "toy_gallery", "face_gallery"]
 
 POTENTIALS = ["paper", "difference", "immediate", "max", "sum"]
 SCHEMES = ["multinomial", "systematic", "stratified", "residual"]
+
+
+class Gallery(dict):
+    """Faces to edit, ``name -> (3, H, W)`` tensor; in ``toy`` also ``identities``: ``name ->``
+    :class:`emosmc.toyfaces.Identity`, so every edit can be judged by the toy world's ground truth."""
+
+    def __init__(self, *args, identities: Optional[dict] = None, **kw):
+        super().__init__(*args, **kw)
+        self.identities = identities or {}
 
 
 @dataclass
@@ -29,20 +38,31 @@ class ExplorerResult:
     particle_probs: torch.Tensor  # (N,) classifier target probability of each
     seconds: float
     notes: List[str] = field(default_factory=list)
+    truth: Optional[str] = None  # the true expression of the best edit (toy world, when the identity is known)
+    particle_truths: Optional[List[str]] = None
 
     @property
     def target_prob(self) -> float:
         return float(self.output.target_probs[0])
 
+    @property
+    def verdict(self) -> str:
+        """``"true: happy ✓, classifier p = 0.98"``: the ground truth first, when known."""
+        target = self.output.targets[0]
+        head = f"true: {self.truth} {'✓' if self.truth == target else '✗'}, " if self.truth else ""
+        return head + f"classifier p({target}) = {self.target_prob:.2f}"
+
 
 def explore(pipe, source: torch.Tensor, target: str, num_particles: int = 8, num_inference_steps: int = 60,
             noise_strength: float = 0.6, guidance_scale: float = 10.0, resample_interval: int = 1,
             potential: str = "paper", resampling: str = "systematic", reward_on: str = "x0",
-            seed: int = 0, scorer: str = "pixel", final_check: int = 4) -> ExplorerResult:
+            seed: int = 0, scorer: str = "pixel", final_check: int = 4, identity=None) -> ExplorerResult:
     """One steered edit of one ``(3, H, W)`` source image, with everything the explorer shows.
     ``scorer="pixel"`` decodes every particle at every step (the report's Algorithm 1);
     ``scorer="latent"`` steers with the latent scorer and decodes ``final_check`` particles at the end
-    (the particles shown are decoded afterwards, for the figure)."""
+    (the particles shown are decoded afterwards, for the figure). With the toy ``identity`` of the
+    source, the best edit and every particle get their true expression
+    (:func:`emosmc.ground_truth.true_expression`)."""
     emotion_index(target)
     if potential not in POTENTIALS:
         raise ValueError(f"unknown potential {potential!r}; one of {POTENTIALS}")
@@ -57,7 +77,13 @@ def explore(pipe, source: torch.Tensor, target: str, num_particles: int = 8, num
                final_check=final_check, generator=torch.Generator().manual_seed(seed), progress=False)
     parts = pipe.decode(out.latents[0])
     probs = pipe.classify(parts)[:, emotion_index(target)].cpu()
-    return ExplorerResult(out, parts.cpu(), probs, time.time() - t0)
+    r = ExplorerResult(out, parts.cpu(), probs, time.time() - t0)
+    if identity is not None:
+        from .ground_truth import true_expression
+
+        r.truth = true_expression(out.images.cpu(), [identity]).names[0]
+        r.particle_truths = true_expression(r.particles, [identity] * len(r.particles)).names
+    return r
 
 
 def image_from_upload(content: bytes, name: str, size: int, notes: Optional[List[str]] = None) -> torch.Tensor:
@@ -71,16 +97,18 @@ def image_from_upload(content: bytes, name: str, size: int, notes: Optional[List
         return load_image(path, size, notes)
 
 
-def toy_gallery(n: int = 7, seed: int = 10_000) -> Dict[str, torch.Tensor]:
-    """Held-out toy faces, each identity with a different expression, keyed by a readable name."""
+def toy_gallery(n: int = 7, seed: int = 10_000) -> Gallery:
+    """Held-out toy faces, each identity with a different expression, keyed by a readable name
+    (their identities in ``.identities``)."""
     from .toyfaces import render, sample_identity
     from .training import images_to_tensor
 
-    out = {}
+    out, ids = {}, {}
     for i in range(n):
-        e = EMOTIONS[i % 7]
-        out[f"toy face {i} ({e})"] = images_to_tensor(torch.from_numpy(render(sample_identity(seed + i), e))[None])[0]
-    return out
+        e, ident = EMOTIONS[i % 7], sample_identity(seed + i)
+        name = f"toy face {i} ({e})"
+        out[name], ids[name] = images_to_tensor(torch.from_numpy(render(ident, e))[None])[0], ident
+    return Gallery(out, identities=ids)
 
 
 def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = None):
@@ -115,8 +143,8 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
             f = upload.value[0] if isinstance(upload.value, (list, tuple)) else list(upload.value.values())[0]
             notes: List[str] = []
             x = image_from_upload(f["content"], f["name"], pipe.image_size, notes)
-            return x, f["name"], notes
-        return gallery[face.value], face.value, []
+            return x, f["name"], notes, None
+        return gallery[face.value], face.value, [], getattr(gallery, "identities", {}).get(face.value)
 
     last: dict = {"result": None, "figure": None}
 
@@ -125,16 +153,16 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
         last.update(result=None, figure=None)
         status.value = "running..."
         try:
-            x, name, notes = source()
+            x, name, notes, identity = source()
             r = explore(pipe, x, target.value, N.value, steps.value, strength.value, gamma.value, R.value,
-                        potential.value, scheme.value, seed=seed.value, scorer=scorer.value)
+                        potential.value, scheme.value, seed=seed.value, scorer=scorer.value, identity=identity)
         except Exception as err:  # shown to the user: widget callbacks would swallow it
             status.value = f"<b style='color:#b00'>{type(err).__name__}: {err}</b>"
             return
-        status.value = (f"{name} -> {target.value}: p(target) = {r.target_prob:.2f} in {r.seconds:.1f} s"
+        status.value = (f"{name} -> {target.value}: {r.verdict} in {r.seconds:.1f} s"
                         + ("; " + "; ".join(notes) if notes else ""))
         fig = edit_figure(x, r.output.images[0], r.particles, r.particle_probs, r.output.smc, target.value,
-                          best_prob=r.target_prob)
+                          best_prob=r.target_prob, best_truth=r.truth, particle_truths=r.particle_truths)
         try:  # rendered now (no output capture: safe from a button click and from a cell)
             out.append_display_data(fig)
         except Exception:  # no IPython display machinery (plain Python, tests)
@@ -152,7 +180,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     return ui
 
 
-def face_gallery(profile, n: int = 7, seed: int = 10_000) -> Dict[str, torch.Tensor]:
+def face_gallery(profile, n: int = 7, seed: int = 10_000) -> Gallery:
     """Faces to edit: held-out toy faces in ``toy``; in ``celebahq`` the first ``n`` images of the
     CelebA-HQ folder (or of ``$EMOSMC_SAMPLES``, e.g. ``../shared/data/celebahq-samples/256``)."""
     import os
@@ -161,11 +189,11 @@ def face_gallery(profile, n: int = 7, seed: int = 10_000) -> Dict[str, torch.Ten
     from .data import ImageFolderDataset
 
     if profile.name == "toy":
-        return toy_gallery(n, seed)
+        return toy_gallery(n, seed)  # a Gallery: its identities give the ground truth of every edit
     folder = os.environ.get("EMOSMC_SAMPLES") or profile.data
     if not folder or not Path(folder).is_dir():
         raise FileNotFoundError(f"no face images found at {folder!r}: set EMOSMC_SAMPLES to a folder of face photos")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ds = ImageFolderDataset(folder, profile.image_size, max_images=n)
-    return {Path(f).name: ds[i] for i, f in enumerate(ds.files)}
+    return Gallery({Path(f).name: ds[i] for i, f in enumerate(ds.files)})

@@ -1,0 +1,71 @@
+"""The toy world's ground truth: the true-expression rule, distance to the true counterfactual,
+identity kept."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression, verdicts
+from emosmc.toy import toy_faces
+from emosmc.toyfaces import EMOTIONS, face_regions, render, sample_identity
+from emosmc.training import images_to_tensor
+
+
+def _faces(n, seed):
+    imgs, labels, ids, who = toy_faces(n, seed)  # intensities drawn in [0.75, 1]
+    return images_to_tensor(imgs), labels, [ids[int(i)] for i in who]
+
+
+def test_rule_is_exact_on_clean_renders():
+    x, labels, idents = _faces(12, 31_337)  # a seed no model was trained or tuned on
+    gt = true_expression(x, idents)
+    assert torch.equal(gt.labels, labels)
+    assert (gt.margin > 0).all()
+    assert gt.is_(labels).all() and gt.is_([EMOTIONS[int(i)] for i in labels]).all()
+
+
+def test_rule_is_not_fooled_by_a_blank_mouth():
+    """A happy face (happy eyes, brows and cheeks) whose mouth is painted over with skin is *not* happy."""
+    for seed in range(8):
+        ident = sample_identity(seed)
+        img = render(ident, "happy").copy()
+        yy, xx = np.mgrid[0:64, 0:64] + 0.5
+        cx, cy = 64 * (0.5 + ident.dx), 64 * (0.53 + ident.dy)
+        u, v = (xx - cx) / (64 * ident.face_width), (yy - cy) / (64 * ident.face_height)
+        mouth = (np.abs(u) < 0.7) & (v > 0.3) & (v < 0.85)
+        blank = img.copy()
+        blank[mouth] = np.array(ident.skin) * 255
+        gt = true_expression(images_to_tensor(blank[None]), [ident])
+        assert gt.names[0] != "happy", f"identity {seed}: a mouthless face was called happy"
+        assert true_expression(images_to_tensor(img[None]), [ident]).names == ["happy"]
+
+
+def test_counterfactual_distance_is_zero_for_the_truth_and_large_for_another_expression():
+    ident = sample_identity(3)
+    truth = images_to_tensor(np.stack([render(ident, "happy"), render(ident, "sad")]))
+    d = counterfactual_distance(truth, [ident, ident], ["happy", "happy"])
+    assert d["l1"][0] < 1e-4 and d["l1_expression"][0] < 1e-4 and d["psnr"][0] > 60
+    assert d["l1_expression"][1] > 10 * max(d["l1"][1], 1.0) / 10  # the sad face is far from happy
+    assert d["psnr"][1] < d["psnr"][0] - 20
+
+
+def test_identity_kept_sees_hair_and_skin_but_not_the_expression():
+    ident = sample_identity(5)
+    if ident.hair_style == "bald":
+        ident = replace(ident, hair_style="short")
+    src = images_to_tensor(render(ident, "neutral")[None])
+    same_person_smiling = images_to_tensor(render(ident, "happy")[None])
+    recoloured = images_to_tensor(render(replace(ident, hair=(0.9, 0.1, 0.1)), "neutral")[None])
+    keep = identity_kept(src, same_person_smiling, [ident])
+    assert keep["hair_shift"][0] < 3 and keep["skin_shift"][0] < 6 and keep["outside_l1"][0] < 3
+    changed = identity_kept(src, recoloured, [ident])
+    assert changed["hair_shift"][0] > 50 and changed["skin_shift"][0] < 3
+
+
+def test_verdict_captions_and_bad_input():
+    ident = sample_identity(1)
+    x = images_to_tensor(np.stack([render(ident, "sad"), render(ident, "happy")]))
+    assert verdicts(x, [ident, ident], ["sad", "sad"]) == ["true: sad ✓", "true: happy ✗"]
+    with pytest.raises(ValueError, match="one identity per image"):
+        true_expression(x, [ident])
