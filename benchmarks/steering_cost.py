@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import resource
+import sys
 import time
 from collections import defaultdict
 
@@ -185,7 +186,7 @@ def main():
                "steps_K": len(img2img_timesteps(pipe.scheduler, steps, strength))}
         for mode in ("algorithm1", "fast", "unet_floor"):
             run[mode] = measure(pipe, x, "happy", settings, mode, clock, final_check=a.final_check)
-            print(f"N={N} K={K}", mode, run[mode], flush=True)
+            print(f"N={N} K={K}", mode, run[mode], file=sys.stderr, flush=True)
         run.update(ratios(run))
         res["runs"].append(run)
     costs = unit_costs(res["runs"][-1])
@@ -201,8 +202,10 @@ def main():
 
 
 def toy_quality(n_faces):
-    """Judge flip rate and identity distance, fast path vs the pixel scorer, same sources and seeds."""
+    """True flip rate (the toy world's ground truth), judge flip rate and identity distance, fast path
+    vs the pixel scorer, same sources and seeds."""
     from emosmc.cli import TOY_EDIT
+    from emosmc.ground_truth import true_expression
     from emosmc.metrics import identity_distance
     from emosmc.profiles import get_profile
     from emosmc.toy import HELDOUT_SEED, toy_faces
@@ -226,8 +229,9 @@ def toy_quality(n_faces):
                  **{**TOY_EDIT, **kw})
         secs = (time.perf_counter() - t0) / len(rows)
         with torch.no_grad():
-            flip = float((judge(r.images).argmax(-1) == tgt).float().mean())
-        out[name] = {"judge_flip_rate": round(flip, 3), "seconds_per_counterfactual": round(secs, 3),
+            flip = float((judge(r.images).argmax(-1).cpu() == tgt).float().mean())
+        true_flip = float(true_expression(r.images.cpu(), idents).is_(tgt).float().mean())
+        out[name] = {"true_flip_rate": round(true_flip, 3), "judge_flip_rate": round(flip, 3), "seconds_per_counterfactual": round(secs, 3),
                      "identity_l1": round(float(identity_distance(xs, r.images, idents).mean()), 2),
                      "decodes_per_counterfactual": r.nfe["decode"] / len(rows)}
     return out

@@ -84,6 +84,14 @@ def test_missing_checkpoint_says_where_it_looked_and_how_to_get_one(tmp_path, mo
         main(["edit", str(tmp_path / "x.png"), "--target", "happy", "--profile", "celebahq"])
 
 
+def test_the_cli_never_edits_a_photo_with_the_toy_models_by_surprise(tmp_path, face_png, monkeypatch):
+    monkeypatch.setenv("EMOSMC_CELEBAHQ", str(tmp_path / "run"))
+    monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path / "no-input"))
+    with pytest.raises(SystemExit, match="(?s)no trained celebahq UNet found.*--profile toy"):
+        main(["edit", str(face_png), "--target", "happy", "--out", str(tmp_path / "e.png")])
+    assert not (tmp_path / "e.png").exists()
+
+
 def test_demo_writes_a_labelled_grid_and_scores_that_agree_with_it(tmp_path):
     """`make demo` on one toy face: a grid image and a JSON whose flip rate is recomputed from its rows."""
     import json

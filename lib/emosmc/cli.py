@@ -125,6 +125,13 @@ def edit(image: str, target: str, out: Path, profile_name: str = "auto", seed: i
 
     emotion_index(target)
     profile = resolve_profile(profile_name)
+    if profile_name == "auto" and profile.name == "toy":
+        # never edit a real photo with the toy models by surprise
+        real = get_profile("celebahq")
+        sys.exit(f"emosmc: no trained celebahq UNet found (looked for {real.unet}, and for unet/ in the Kaggle inputs). "
+                 "Train one with notebooks/02_train_unet.ipynb (Kaggle kernel 02) and set EMOSMC_CELEBAHQ to the "
+                 "folder holding unet/; or pass --profile toy to edit with the bundled toy models (64x64 cartoon "
+                 "faces, not photographs).")
     pipe = _pipeline(profile)
     notes = []
     x = pipe.load_images([image], notes)
@@ -156,7 +163,8 @@ def main(argv=None):
     e.add_argument("image")
     e.add_argument("--target", required=True, help=f"one of {', '.join(EMOTIONS)}")
     e.add_argument("--out", default="outputs/edit.png")
-    e.add_argument("--profile", default="auto")
+    e.add_argument("--profile", default="auto",
+                   help="celebahq, toy, or auto (default): celebahq when a trained UNet is found, else an error")
     e.add_argument("--seed", type=int, default=0)
     for name, typ in [("num_particles", int), ("num_inference_steps", int), ("noise_strength", float),
                       ("guidance_scale", float), ("resample_interval", int), ("potential", str)]:

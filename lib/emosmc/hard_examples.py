@@ -10,7 +10,7 @@ and trained on:
 2. :func:`finetune_latent_scorer` trains the latent scorer on x0 predictions of clean training
    latents with their **true** labels (not the pixel classifier's soft labels) mixed with the
    mined particles, noised again to random timesteps; :func:`finetune_classifier` does the same
-   for a pixel classifier on the decoded particles.
+   for a pixel classifier on the decoded particles (the toy assets use it for the judge).
 
 A mined particle whose verdict is clear is a cross-entropy example of its true expression; one
 the rule calls unclear (e.g. happy eyes over no mouth) teaches only "this is not the target":
@@ -137,6 +137,7 @@ def finetune_classifier(classifier, images: torch.Tensor, labels: torch.Tensor, 
     model = classifier.model.train()
     classifier.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     n_hard = int(batch_size * hard_fraction)
     bar = tqdm(range(steps), desc="classifier (hard examples)", disable=not progress)
     for step in bar:
@@ -152,6 +153,7 @@ def finetune_classifier(classifier, images: torch.Tensor, labels: torch.Tensor, 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        sched.step()
         if step % 50 == 0:
             bar.set_postfix(loss=f"{loss.item():.4f}")
             if log:
