@@ -46,7 +46,8 @@ def test_counterfactual_distance_is_zero_for_the_truth_and_large_for_another_exp
     truth = images_to_tensor(np.stack([render(ident, "happy"), render(ident, "sad")]))
     d = counterfactual_distance(truth, [ident, ident], ["happy", "happy"])
     assert d["l1"][0] < 1e-4 and d["l1_expression"][0] < 1e-4 and d["psnr"][0] > 60
-    assert d["l1_expression"][1] > 10 * max(d["l1"][1], 1.0) / 10  # the sad face is far from happy
+    # the sad face differs from the happy one only where expressions live: 3.6x its whole-image distance
+    assert d["l1_expression"][1] > 3.0 and d["l1_expression"][1] > 3 * d["l1"][1]
     assert d["psnr"][1] < d["psnr"][0] - 20
 
 

@@ -5,8 +5,8 @@ smudge where a smile should be, scored "happy, p = 1.00". In the toy world the t
 edit is known (:func:`emosmc.ground_truth.true_expression`), so those failures can be labelled
 and trained on:
 
-1. :func:`mine` runs the pipeline on training identities (never the benchmark's or the tuning
-   faces) towards every other expression and keeps *all* final particles with their verdict;
+1. :func:`mine` runs the pipeline on fresh identities (never the benchmark's, the tuning or the
+   tests' faces) towards every other expression and keeps *all* final particles with their verdict;
 2. :func:`finetune_latent_scorer` trains the latent scorer on x0 predictions of clean training
    latents with their **true** labels (not the pixel classifier's soft labels) mixed with the
    mined particles, noised again to random timesteps; :func:`finetune_classifier` does the same
@@ -140,14 +140,15 @@ def finetune_classifier(classifier, images: torch.Tensor, labels: torch.Tensor, 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     n_hard = int(batch_size * hard_fraction)
     bar = tqdm(range(steps), desc="classifier (hard examples)", disable=not progress)
+    dev = next(model.parameters()).device
     for step in bar:
         i = torch.randint(0, len(images), (batch_size - n_hard,), generator=g)
         j = torch.randint(0, len(hard), (n_hard,), generator=g)
         x = torch.cat([images[i], hard.images[j]])
-        y = torch.cat([labels[i], hard.labels[j]])
-        tgt = torch.cat([labels[i], hard.targets[j]])
+        y = torch.cat([labels[i], hard.labels[j]]).to(dev)
+        tgt = torch.cat([labels[i], hard.targets[j]]).to(dev)
         sigma = torch.rand(len(x), 1, 1, 1, generator=g) * noise_aug
-        x = (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1)
+        x = (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1).to(dev)
         lp = classifier.log_probs(x)
         loss = hard_loss(lp, y, tgt)
         opt.zero_grad(set_to_none=True)

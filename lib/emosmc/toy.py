@@ -230,7 +230,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     stage("latent_scorer", latent_scorer_fn)
 
     def hard_round_fn(r):
-        """Rounds of hard examples (:mod:`emosmc.hard_examples`): steer fresh training identities with
+        """Rounds of hard examples (:mod:`emosmc.hard_examples`): steer fresh identities (seed 100·r) with
         the toy edit settings, label every final particle by the ground truth, and fine-tune the
         latent scorer (the reward that steers) on them. The last round also fine-tunes the judge on
         originals, VAE reconstructions and every round's particles, all with true labels. The guidance
@@ -245,7 +245,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
             cache = work_dir() / "toy-hard-examples"
             cache.mkdir(parents=True, exist_ok=True)
             pipe = EmotionEditPipeline.from_profile(get_profile("toy", out))
-            path = cache / f"round{r}-scale{scale:g}.pt"
+            path = cache / f"round{r}-scale{scale:g}-seed{seed}.pt"
             t0 = time.time()
             if path.exists():  # mined by an interrupted run of this stage
                 hard = torch.load(path, weights_only=False)
@@ -258,7 +258,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
                 torch.save(hard, path)
             info = {"mined": hard.summary(), "mining_seconds": round(time.time() - t0, 1)}
             for k in range(1, r):
-                earlier = cache / f"round{k}-scale{scale:g}.pt"
+                earlier = cache / f"round{k}-scale{scale:g}-seed{seed}.pt"
                 if earlier.exists():
                     hard = hard.cat(torch.load(earlier, weights_only=False))
             with torch.no_grad():

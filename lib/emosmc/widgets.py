@@ -47,7 +47,7 @@ class ExplorerResult:
 
     @property
     def verdict(self) -> str:
-        """``"true: happy ✓, classifier p = 0.98"``: the ground truth first, when known."""
+        """``"true: happy ✓, classifier p(happy) = 0.98"``: the ground truth first, when known."""
         target = self.output.targets[0]
         head = f"true: {self.truth} {'✓' if self.truth == target else '✗'}, " if self.truth else ""
         return head + f"classifier p({target}) = {self.target_prob:.2f}"
