@@ -88,6 +88,27 @@ def hard_loss(log_probs: torch.Tensor, labels: torch.Tensor, targets: torch.Tens
     return loss / len(labels)
 
 
+def _mixed_batch(labels: torch.Tensor, hard: HardExamples, batch_size: int, n_hard: int, g: torch.Generator, dev):
+    """Indices ``i`` of clean examples and ``j`` of mined ones, with the batch's labels and targets
+    (a clean example's target is its own label)."""
+    i = torch.randint(0, len(labels), (batch_size - n_hard,), generator=g)
+    j = torch.randint(0, len(hard), (n_hard,), generator=g)
+    y = torch.cat([labels[i], hard.labels[j]]).to(dev)
+    tgt = torch.cat([labels[i], hard.targets[j]]).to(dev)
+    return i, j, y, tgt
+
+
+def _step(loss, opt, sched, bar, step: int, log, key: str) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    if step % 50 == 0:
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        if log:
+            log({key: loss.item()}, step)
+
+
 def finetune_latent_scorer(scorer, unet, scheduler, latents: torch.Tensor, labels: torch.Tensor,
                            hard: HardExamples, steps: int = 600, batch_size: int = 64, lr: float = 5e-4,
                            max_timestep: int = 900, clean_fraction: float = 0.25, hard_fraction: float = 0.5,
@@ -104,11 +125,8 @@ def finetune_latent_scorer(scorer, unet, scheduler, latents: torch.Tensor, label
     n_hard = int(batch_size * hard_fraction)
     bar = tqdm(range(steps), desc="latent scorer (hard examples)", disable=not progress)
     for step in bar:
-        i = torch.randint(0, len(latents), (batch_size - n_hard,), generator=g)
-        j = torch.randint(0, len(hard), (n_hard,), generator=g)
+        i, j, y, tgt = _mixed_batch(labels, hard, batch_size, n_hard, g, dev)
         z0 = torch.cat([latents[i].float(), hard.latents[j].float()]).to(dev)
-        y = torch.cat([labels[i], hard.labels[j]]).to(dev)
-        tgt = torch.cat([labels[i], hard.targets[j]]).to(dev)
         t = torch.randint(0, max_timestep + 1, (batch_size,), generator=g)
         t[torch.rand(batch_size, generator=g) < clean_fraction] = 0
         with torch.no_grad():
@@ -116,15 +134,7 @@ def finetune_latent_scorer(scorer, unet, scheduler, latents: torch.Tensor, label
             zt = scheduler.add_noise(z0, noise, t.to(dev))
             x0 = torch.where(t.view(-1, 1, 1, 1).to(dev) == 0, z0,
                              predict_x0(scheduler, unet(zt, t.to(dev)).sample, zt, t))
-        loss = hard_loss(scorer.log_probs(x0, t.to(dev)), y, tgt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            if log:
-                log({"latent_scorer_hard/loss": loss.item()}, step)
+        _step(hard_loss(scorer.log_probs(x0, t.to(dev)), y, tgt), opt, sched, bar, step, log, "latent_scorer_hard/loss")
     return scorer.eval()
 
 
@@ -134,30 +144,16 @@ def finetune_classifier(classifier, images: torch.Tensor, labels: torch.Tensor, 
     """Fine-tune an :class:`emosmc.scorers.EmotionClassifier` on clean ``images`` (``[-1, 1]``,
     true ``labels``) mixed with the mined, decoded particles and their verdicts."""
     g = torch.Generator().manual_seed(seed)
-    model = classifier.model.train()
     classifier.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
+    opt = torch.optim.AdamW(classifier.model.parameters(), lr=lr, weight_decay=0.05)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     n_hard = int(batch_size * hard_fraction)
     bar = tqdm(range(steps), desc="classifier (hard examples)", disable=not progress)
-    dev = next(model.parameters()).device
+    dev = next(classifier.model.parameters()).device
     for step in bar:
-        i = torch.randint(0, len(images), (batch_size - n_hard,), generator=g)
-        j = torch.randint(0, len(hard), (n_hard,), generator=g)
+        i, j, y, tgt = _mixed_batch(labels, hard, batch_size, n_hard, g, dev)
         x = torch.cat([images[i], hard.images[j]])
-        y = torch.cat([labels[i], hard.labels[j]]).to(dev)
-        tgt = torch.cat([labels[i], hard.targets[j]]).to(dev)
         sigma = torch.rand(len(x), 1, 1, 1, generator=g) * noise_aug
         x = (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1).to(dev)
-        lp = classifier.log_probs(x)
-        loss = hard_loss(lp, y, tgt)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            if log:
-                log({"classifier_hard/loss": loss.item()}, step)
-    classifier.model.eval()
+        _step(hard_loss(classifier.log_probs(x), y, tgt), opt, sched, bar, step, log, "classifier_hard/loss")
     return classifier.eval()
