@@ -38,13 +38,18 @@ KERNELS = {
 }
 
 INSTALL_CELL = '''# Kaggle: install emosmc from the dataset {user}/{lib} (built and published by kaggle/push.py)
-import glob, importlib.util, os, subprocess, sys
+import importlib.util, os, subprocess, sys
 if importlib.util.find_spec("emosmc") is None:
     inputs = os.environ.get("EMOSMC_KAGGLE_INPUT", "/kaggle/input")
-    wheels = sorted(glob.glob(f"{{inputs}}/{lib}/*.whl") + glob.glob(f"{{inputs}}/*/{lib}/*.whl"))
+    wheels = []   # any mount layout: <inputs>/{lib}/, <inputs>/datasets/{user}/{lib}/, .../versions/N/
+    for d, subs, files in os.walk(inputs):
+        if d[len(inputs):].count(os.sep) >= 5:
+            subs[:] = []
+        wheels += sorted(os.path.join(d, f) for f in files if f.startswith("emosmc-") and f.endswith(".whl"))
     if not wheels:
-        raise RuntimeError(f"emosmc is not installed and no wheel was found under {{inputs}}/{lib}: "
-                           "add the dataset {user}/{lib} (python kaggle/push.py --lib) to this notebook")
+        seen = sorted(os.path.relpath(d, inputs) for d, _, _ in os.walk(inputs) if d[len(inputs):].count(os.sep) <= 3)
+        raise RuntimeError(f"emosmc is not installed and no emosmc wheel was found under {{inputs}}: add the dataset "
+                           f"{user}/{lib} (python kaggle/push.py --lib) to this notebook. Mounted: {{seen[1:40]}}")
     pip = [sys.executable, "-m", "pip", "install", "-q"]
     subprocess.check_call(pip + ["--no-deps", wheels[-1], "facenet-pytorch==2.5.3"])  # keep Kaggle's torch
     subprocess.check_call(pip + ["diffusers", "transformers", "accelerate", "safetensors", "wandb", "ipywidgets"])
@@ -82,7 +87,10 @@ def metadata(user: str, stem: str, resume: bool = False) -> dict:
     }
 
 
-def build_notebook(stem: str, user: str, profile: str = "celebahq") -> nbformat.NotebookNode:
+def build_notebook(stem: str, user: str, profile: str = "celebahq", params: dict = None) -> nbformat.NotebookNode:
+    """The notebook with the install cell first, ``PROFILE`` set and ``params`` (name -> value)
+    appended to its parameters cell, as papermill injects them."""
+    overrides = params
     nb = nbformat.read(ROOT / "notebooks" / f"{stem}.ipynb", as_version=4)
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     if len(params) != 1:
@@ -90,7 +98,7 @@ def build_notebook(stem: str, user: str, profile: str = "celebahq") -> nbformat.
     src, n = re.subn(r'^PROFILE = "[a-z]+"', f'PROFILE = "{profile}"', params[0].source, flags=re.M)
     if n != 1:
         raise ValueError(f"notebooks/{stem}.ipynb: no PROFILE line in the parameters cell")
-    params[0].source = src
+    params[0].source = src + "".join(f"\n{k} = {v!r}  # set by kaggle/push.py" for k, v in (overrides or {}).items())
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs, c.execution_count = [], None
@@ -107,14 +115,18 @@ def build_lib(out: Path, user: str, wheel: bool = True) -> Path:
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)
     (d / "dataset-metadata.json").write_text(json.dumps(
-        {"title": LIB, "id": f"{user}/{LIB}", "licenses": [{"name": "MIT"}]}, indent=2))
+        {"title": LIB, "id": f"{user}/{LIB}", "licenses": [{"name": "other"}],
+         "description": "The emosmc library (MIT license) as a wheel, for the emosmc Kaggle kernels."}, indent=2))
     if wheel:
         subprocess.check_call([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                                "-w", str(d), str(ROOT)])
     return d
 
 
-def build(out: Path, user: str, profile: str = "celebahq", resume: bool = False, only=None, wheel: bool = True):
+def build(out: Path, user: str, profile: str = "celebahq", resume: bool = False, only=None, wheel: bool = True,
+          params: dict = None):
+    """Kernel folders (metadata + notebook) for every kernel, or those whose stem starts with one of
+    ``only``; ``params`` are appended to each built notebook's parameters cell."""
     out.mkdir(parents=True, exist_ok=True)
     folders = {}
     for stem in KERNELS:
@@ -125,7 +137,7 @@ def build(out: Path, user: str, profile: str = "celebahq", resume: bool = False,
         shutil.rmtree(d, ignore_errors=True)
         d.mkdir(parents=True)
         (d / "kernel-metadata.json").write_text(json.dumps(meta, indent=2))
-        nbformat.write(build_notebook(stem, user, profile), d / meta["code_file"])
+        nbformat.write(build_notebook(stem, user, profile, params), d / meta["code_file"])
         folders[stem] = d
     lib = build_lib(out, user, wheel)
     return folders, lib

@@ -67,38 +67,30 @@ def test_dry_run_builds_the_library_wheel_and_calls_nothing(tmp_path, capsys):
     assert "emosmc/pipeline.py" in names and "emosmc/assets/toy/unet/diffusion_pytorch_model.safetensors" in names
 
 
-def _run(nb_path, cwd, env):
-    from nbclient import NotebookClient
+def test_stand_in_kaggle_run_of_every_kernel_in_both_mount_layouts(tmp_path):
+    """kaggle/simulate.py: kernels 01, 02, 02 resumed, 03, 04, 05 in the celebahq profile with stand-in
+    models under the real hub ids, inputs mounted read-only (classic and 2026 layouts, run side by side)."""
+    import subprocess
 
-    nb = nbformat.read(nb_path, as_version=4)
-    old = dict(os.environ)
-    os.environ.pop("EMOSMC_WORK", None)  # the notebooks must find /kaggle/working by themselves
-    os.environ.update(env)
-    try:
-        NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
-    return nb
-
-
-def test_simulated_kaggle_run_of_01_then_04_finds_inputs_and_writes_outputs(tmp_path):
-    """/kaggle/input and /kaggle/working laid out in a temp folder; the kernels run in the toy profile."""
-    folders, _ = push.build(tmp_path / "build", "alice", profile="toy", only=["01", "04"], wheel=False)
-    inp, work = tmp_path / "input", tmp_path / "working"
-    inp.mkdir()
-    work.mkdir()
-    env = {"EMOSMC_KAGGLE_INPUT": str(inp), "EMOSMC_KAGGLE_WORKING": str(work), "WANDB_MODE": "offline",
-           "MPLBACKEND": "Agg"}
-    _run(folders["01_vae_encode"] / "01_vae_encode.ipynb", work, env)
-    manifest = json.loads((work / "latents-toy" / "manifest.json").read_text())
-    assert len(manifest["files"]) == 283 and len(manifest["skipped"]) == 3
-    # Kaggle mounts kernel 01's output read-only for the next kernel: the cache is found there
-    shutil.copytree(work, inp / "emosmc-01-vae-encode")
-    from emosmc.latents import find_cache
-
-    assert find_cache("latents-toy", tmp_path / "fresh-working", inputs=inp) == inp / "emosmc-01-vae-encode" / "latents-toy"
-    nb = _run(folders["04_smc_inference"] / "04_smc_inference.ipynb", work, env)
-    assert (work / "cli_surprise.png").exists()
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "profile toy" in text and "counterfactuals in" in text
+    # the classic layout with a read-only bind mount where the machine allows one, the 2026 layout with
+    # chmod and before/after snapshots (what a machine without mount namespaces falls back to)
+    runs = {lay: subprocess.Popen([sys.executable, str(ROOT / "kaggle" / "simulate.py"), "--out", str(tmp_path / lay),
+                                   "--layout", lay] + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"})
+            for lay, extra in (("classic", []), ("2026", ["--no-namespace"]))}
+    for lay, proc in runs.items():
+        out, err = proc.communicate(timeout=900)
+        report = json.loads((tmp_path / lay / "report.json").read_text())
+        rows = {r["kernel"]: r for r in report[lay]}
+        assert proc.returncode == 0 and report["ok"], f"{lay}: {out[-2000:]}\n{err[-3000:]}"
+        assert list(rows) == ["01_vae_encode", "02_train_unet", "02_train_unet@resume", "03_classifier_scoring",
+                              "04_smc_inference", "05_ablations"]
+        assert all(r["cells_run"] == r["cells"] > 5 for r in rows.values())
+        assert all("snapshot" in r["read_only"] for r in rows.values())
+        assert "profile: celebahq" in rows["01_vae_encode"]["text"]
+        assert "reached step 2" in rows["02_train_unet"]["text"]
+        assert "checkpoint-2" in rows["02_train_unet@resume"]["text"] and "reached step 3" in rows["02_train_unet@resume"]["text"]
+        assert "latents-celebahq" in rows["03_classifier_scoring"]["wrote"]  # the scores, in its own output
+        assert (tmp_path / lay / "outputs" / lay / "emosmc-03-classifier-scoring" / "latents-celebahq").is_dir()
+        assert "(celebahq profile)" in rows["04_smc_inference"]["text"]
+        assert rows["05_ablations"]["wrote"] == ["ablation-celebahq.csv"]

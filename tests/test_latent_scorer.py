@@ -70,3 +70,36 @@ def test_fast_path_decodes_only_the_final_check(toy, latents):
         assert float(out.probs[b, t]) == pytest.approx(float(p.max()), abs=1e-4)
     with pytest.raises(ValueError, match="unknown scorer"):
         pipe(x, "happy", scorer="vision", **kw)
+
+
+def test_interrupted_distillation_resumes_to_the_same_weights(toy, latents, tmp_path, monkeypatch):
+    import emosmc.latent_scorer as ls
+
+    def fresh():
+        torch.manual_seed(0)
+        return LatentEmotionScorer(sample_size=16, block_channels=(8, 16))
+
+    models = (toy["vae"], toy["classifier"], toy["unet"], toy["scheduler"])
+    kw = dict(steps=6, batch_size=4, progress=False)
+    whole = distill_latent_scorer(fresh(), latents[:20], *models, **kw)
+    ckpt = tmp_path / "distill.pt"
+    calls, kl = [0], ls.F.kl_div
+
+    def dies_at_step_5(*a, **k):
+        calls[0] += 1
+        if calls[0] == 5:
+            raise KeyboardInterrupt
+        return kl(*a, **k)
+
+    monkeypatch.setattr(ls.F, "kl_div", dies_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        distill_latent_scorer(fresh(), latents[:20], *models, checkpoint=ckpt, checkpoint_every=3, **kw)
+    monkeypatch.setattr(ls.F, "kl_div", kl)
+    assert torch.load(ckpt, weights_only=False)["step"] == 3
+    model = fresh()
+    torch.manual_seed(123)  # the resumed run restores the global generator (dropout) from the checkpoint
+    resumed = distill_latent_scorer(model, latents[:20], *models, checkpoint=ckpt, checkpoint_every=3, **kw)
+    for p, q in zip(whole.parameters(), resumed.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="6-step run, not 9"):
+        distill_latent_scorer(fresh(), latents[:20], *models, checkpoint=ckpt, **{**kw, "steps": 9})

@@ -69,13 +69,12 @@ def continue_from_previous(csv_path: Union[str, Path], inputs: Union[str, Path, 
     version of the kernel (mounted under the inputs folder) so the sweep continues from it."""
     import shutil
 
-    from .profiles import kaggle_input
+    from .places import search_inputs
 
     path = Path(csv_path)
     if path.exists():
         return path
-    root = Path(inputs) if inputs else kaggle_input()
-    found = sorted(root.glob(f"*/{path.name}")) + sorted(root.glob(f"*/*/{path.name}")) if root.is_dir() else []
+    found = search_inputs(path.name, inputs, want=Path.is_file)
     if not found:
         return None
     best = max(found, key=lambda f: len(read_rows(f)))

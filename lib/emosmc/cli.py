@@ -6,12 +6,15 @@ import json
 import sys
 import time
 import warnings
+from dataclasses import fields
 from pathlib import Path
 
 import torch
 
 from .profiles import get_profile, resolve_profile
+from .resampling import RESAMPLING_SCHEMES
 from .scorers import EMOTIONS, emotion_index
+from .smc import POTENTIALS, REWARD_ON, SMCConfig
 
 # Steering settings for the bundled toy models (see README, "The toy world"): tuned on faces that the
 # quality benchmark does not use. At strength 0.45 unguided img2img keeps the true expression on only about
@@ -168,11 +171,17 @@ def main(argv=None):
     e.add_argument("--profile", default="auto",
                    help="celebahq, toy, or auto (default): celebahq when a trained UNet is found, else an error")
     e.add_argument("--seed", type=int, default=0)
-    for name, typ in [("num_particles", int), ("num_inference_steps", int), ("noise_strength", float),
-                      ("guidance_scale", float), ("resample_interval", int), ("potential", str)]:
-        e.add_argument("--" + name.replace("_", "-"), type=typ, default=None)
+    for f in fields(SMCConfig):  # every steering setting, from the one place it is declared
+        if f.name == "reward_transform":
+            continue  # the pipeline's rewards are log-probabilities already
+        typ = type(f.default) if f.default is not None else float
+        choices = {"potential": sorted(POTENTIALS), "reward_on": sorted(REWARD_ON),
+                   "resampling": sorted(RESAMPLING_SCHEMES)}.get(f.name)
+        e.add_argument("--" + f.name.replace("_", "-"), type=typ, default=None, choices=choices,
+                       help="default: the profile's preset (emosmc.cli.TOY_EDIT, CELEBAHQ_EDIT)")
     e.add_argument("--scorer", choices=["pixel", "latent"], default=None,
                    help="pixel: decode every particle every step (Algorithm 1); latent: the fast path")
+    e.add_argument("--final-check", type=int, default=None, help="latent scorer: particles decoded at the end")
     a = p.parse_args(argv)
     warnings.simplefilter("default")
     try:
@@ -180,10 +189,8 @@ def main(argv=None):
             prof = a.profile or ("celebahq" if a.image else "toy")
             demo(Path(a.out), a.faces, a.seed, a.image, prof)
         else:
-            edit(a.image, a.target, Path(a.out), a.profile, a.seed, num_particles=a.num_particles,
-                 num_inference_steps=a.num_inference_steps, noise_strength=a.noise_strength,
-                 guidance_scale=a.guidance_scale, resample_interval=a.resample_interval, potential=a.potential,
-                 scorer=a.scorer)
+            knobs = [f.name for f in fields(SMCConfig)] + ["scorer", "final_check"]
+            edit(a.image, a.target, Path(a.out), a.profile, a.seed, **{k: getattr(a, k, None) for k in knobs})
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"emosmc: {err}")
 

@@ -13,7 +13,9 @@ the decoded ``x0_hat`` -- gives soft labels, and the scorer learns them (KL dive
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+import os
+from pathlib import Path
+from typing import Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -107,21 +109,43 @@ def _teacher_batch(z0, t, vae, classifier, unet, scheduler, generator):
     z0 = z0.to(dev)
     zt = scheduler.add_noise(z0, noise, t.to(dev))
     x0 = predict_x0(scheduler, unet(zt, t.to(dev)).sample, zt, t)
-    img = vae.decode(x0 / vae.config.scaling_factor).sample.clamp(-1, 1)
-    return x0, classifier(img)
+    from .memory import decode_batch_size
+
+    chunk = decode_batch_size(dev, int(vae.config.sample_size), next(vae.parameters()).dtype)
+    probs = [classifier(vae.decode(c / vae.config.scaling_factor).sample.clamp(-1, 1)) for c in x0.split(chunk)]
+    return x0, torch.cat(probs)
 
 
 def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, vae, classifier, unet, scheduler,
                           steps: int = 3000, batch_size: int = 64, lr: float = 2e-3, max_timestep: int = 900,
-                          clean_fraction: float = 0.25, seed: int = 0, progress: bool = True, log=None):
+                          clean_fraction: float = 0.25, seed: int = 0, progress: bool = True, log=None,
+                          checkpoint: Optional[Union[str, Path]] = None, checkpoint_every: int = 200):
     """Train ``scorer`` to match the pixel ``classifier`` on decoded x0 predictions of noised
-    cached ``latents``. A ``clean_fraction`` of each batch uses t = 0 (the final, clean particles)."""
+    cached ``latents``. A ``clean_fraction`` of each batch uses t = 0 (the final, clean particles).
+    The teacher decodes in chunks that fit the device (:mod:`emosmc.memory`).
+
+    ``checkpoint``: a file the run saves to every ``checkpoint_every`` steps (scorer, optimiser,
+    schedule and random state) and continues from when it exists, so an interrupted run resumes
+    where it stopped and ends as an uninterrupted one would."""
     g = torch.Generator().manual_seed(seed)
     dev = next(unet.parameters()).device
     scorer.to(dev).train()
     opt = torch.optim.AdamW(scorer.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
-    bar = tqdm(range(steps), desc="latent scorer", disable=not progress)
+    start = 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location=dev, weights_only=False)
+        if state["steps"] != steps:
+            raise ValueError(f"{checkpoint} is from a {state['steps']}-step run, not {steps}; delete it or use another path")
+        scorer.load_state_dict(state["scorer"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["schedule"])
+        g.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])  # dropout draws from the global generator
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        start = state["step"]
+    bar = tqdm(range(start, steps), desc="latent scorer", disable=not progress, initial=start, total=steps)
     for step in bar:
         idx = torch.randint(0, len(latents), (batch_size,), generator=g)
         t = torch.randint(0, max_timestep + 1, (batch_size,), generator=g)
@@ -137,6 +161,13 @@ def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, va
             bar.set_postfix(kl=f"{loss.item():.4f}")
             if log:
                 log({"latent_scorer/kl": loss.item()}, step)
+        if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
+            tmp = Path(str(checkpoint) + ".tmp")
+            torch.save({"scorer": scorer.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
+                        "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                        "step": step + 1, "steps": steps}, tmp)
+            os.replace(tmp, checkpoint)
     return scorer.eval()
 
 

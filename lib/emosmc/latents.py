@@ -82,47 +82,67 @@ class LatentCache:
 
         from .data import ImageFolderDataset
 
+        root = Path(self.manifest["root"])
+        if not root.is_dir():  # e.g. the dataset is mounted under another Kaggle layout than when encoded
+            from .places import InputNotFound, search_inputs
+
+            found = search_inputs(root.name, want=lambda p: p.is_dir() and (p / self.files[0]).is_file())
+            if not found:
+                raise InputNotFound(f"the images of the latent cache {self.root} ({root})",
+                                    "Attach the dataset they came from.")
+            root = found[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the skipped files are listed in the manifest already
-            ds = ImageFolderDataset(self.manifest["root"], self.manifest["image_size"], max_images=len(self))
+            ds = ImageFolderDataset(root, self.manifest["image_size"], max_images=len(self))
         if [str(Path(f).relative_to(ds.root)) for f in ds.files] != self.files:
             raise ValueError(f"the images under {ds.root} changed since the cache {self.root} was made")
         return ds
 
+    def scores_folder(self) -> Path:
+        """Where scores of this cache are written: beside the latents when that folder is writable,
+        else ``<work folder>/<cache name>`` (on Kaggle an earlier kernel's output is read-only)."""
+        from .places import is_writable, work_dir
+
+        return self.root if is_writable(self.root) else work_dir() / self.root.name
+
     def save_scores(self, name: str, tensors: Dict[str, torch.Tensor], meta: Optional[dict] = None) -> Path:
-        """Store per-image tensors (e.g. classifier probabilities) next to the latents."""
+        """Store per-image tensors (e.g. classifier probabilities) in :meth:`scores_folder`."""
         from safetensors.torch import save_file
 
-        path = self.root / f"{name}.safetensors"
+        folder = self.scores_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.safetensors"
         save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(path),
                   metadata={k: str(v) for k, v in (meta or {}).items()})
         return path
 
     def load_scores(self, name: str) -> Dict[str, torch.Tensor]:
+        """Scores saved by :meth:`save_scores`: beside the latents, in the work folder, or in a
+        later kernel's output among the inputs."""
         from safetensors.torch import load_file
 
-        path = self.root / f"{name}.safetensors"
-        if not path.exists():
-            raise FileNotFoundError(f"no scores {name!r} in {self.root} ({path.name} missing); "
-                                    "notebooks/03_classifier_scoring.ipynb writes them")
+        from .places import search_inputs, work_dir
+
+        file = f"{name}.safetensors"
+        cands = [self.root, work_dir() / self.root.name] + search_inputs(self.root.name, want=Path.is_dir)
+        path = next((c / file for c in cands if (c / file).is_file()), None)
+        if path is None:
+            raise FileNotFoundError(f"no scores {name!r} for the cache {self.root} ({file} is in none of "
+                                    f"{[str(c) for c in cands]}); notebooks/03_classifier_scoring.ipynb writes them")
         return load_file(str(path))
 
 
 def find_cache(name: str = "latents", work: Union[str, Path, None] = None,
                inputs: Union[str, Path, None] = None) -> Optional[Path]:
-    """Where a finished cache called ``name`` is: ``<work>/<name>`` first, then any
-    ``<inputs>/*/<name>`` (on Kaggle, the outputs of an earlier kernel under ``/kaggle/input``)."""
-    cands = [Path(work) / name] if work else []
-    from .profiles import kaggle_input
+    """Where a finished cache called ``name`` is: ``<work>/<name>`` first, then the shallowest
+    ``<name>`` folder among the inputs (on Kaggle, an earlier kernel's output, in any mount layout)."""
+    from .places import search_inputs
 
-    inputs = Path(inputs) if inputs else kaggle_input()
-    if inputs.is_dir():
-        cands += sorted(p for p in inputs.glob(f"*/{name}") if p.is_dir())
-        cands += sorted(p for p in inputs.glob(f"*/*/{name}") if p.is_dir())
-    for c in cands:
-        if (c / MANIFEST).exists() and LatentCache.open(c).complete:
-            return c
-    return None
+    def finished(c: Path) -> bool:
+        return (c / MANIFEST).exists() and LatentCache.open(c).complete
+
+    cands = [Path(work) / name] if work else []
+    return next((c for c in cands + search_inputs(name, inputs, want=finished) if finished(c)), None)
 
 
 @torch.no_grad()

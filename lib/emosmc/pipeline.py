@@ -84,6 +84,11 @@ class EmotionEditPipeline:
     def image_size(self) -> int:
         return int(self.vae.config.sample_size)
 
+    def decode_batch_size(self) -> int:
+        from .memory import decode_batch_size
+
+        return decode_batch_size(self.device, self.image_size, next(self.vae.parameters()).dtype)
+
     # -- pieces ------------------------------------------------------------------
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -92,8 +97,11 @@ class EmotionEditPipeline:
         return z * self.vae.config.scaling_factor
 
     @torch.no_grad()
-    def decode(self, latents: torch.Tensor, chunk_size: int = 64) -> torch.Tensor:
+    def decode(self, latents: torch.Tensor, chunk_size: Optional[int] = None) -> torch.Tensor:
+        """Scaled latents -> images in ``[-1, 1]``, ``chunk_size`` at a time (default: what half the
+        free memory holds, :func:`emosmc.memory.decode_batch_size`)."""
         sf = self.vae.config.scaling_factor
+        chunk_size = chunk_size or self.decode_batch_size()
         return torch.cat([self.vae.decode(z / sf).sample for z in latents.split(chunk_size)]).clamp(-1, 1)
 
     @torch.no_grad()
@@ -132,7 +140,7 @@ class EmotionEditPipeline:
         leash: float = 0.0,
         generator: Optional[torch.Generator] = None,
         progress: bool = True,
-        chunk_size: int = 64,
+        chunk_size: Optional[int] = None,
         scorer: str = "pixel",
         final_check: int = 4,
     ) -> EmotionEditOutput:
@@ -161,6 +169,7 @@ class EmotionEditPipeline:
                         reward_on=reward_on, resample_interval=resample_interval, ess_threshold=ess_threshold,
                         resampling=resampling, leash=leash)
         src = self.encode(x)
+        chunk_size = chunk_size or self.decode_batch_size()  # particles per decode; 4x that per UNet call
         if scorer == "latent":
             from .latent_scorer import LatentEmotionReward
 

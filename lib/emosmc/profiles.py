@@ -13,17 +13,14 @@ from typing import Optional, Union
 
 import torch
 
+from .places import (CELEBAHQ_DATASET, find_celebahq_images, find_latent_scorer, find_trained_unet,  # noqa: F401
+                     kaggle_input, work_dir)
+
 __all__ = [
     "TOY_ASSETS",
     "Profile",
     "get_profile",
     "resolve_profile",
-    "work_dir",
-    "kaggle_input",
-    "find_celebahq_images",
-    "find_trained_unet",
-    "find_latent_scorer",
-    "CELEBAHQ_DATASET",
     "load_vae",
     "load_unet",
     "load_scheduler",
@@ -209,74 +206,6 @@ class Profile:
                 raise ValueError(f"the {self.name} profile has no judge classifier")
             return load_classifier(self.judge).to(dev)
         raise ValueError(f"unknown component {what!r}; one of vae, unet, scheduler, classifier, judge, latent_scorer")
-
-
-CELEBAHQ_DATASET = "badasstechie/celebahq-resized-256x256"  # the Kaggle dataset the report's authors used
-
-
-def kaggle_input() -> Path:
-    """Kaggle's read-only inputs (datasets and earlier kernels' outputs); ``$EMOSMC_KAGGLE_INPUT``
-    overrides it (tests lay out a fake one)."""
-    return Path(os.environ.get("EMOSMC_KAGGLE_INPUT", "/kaggle/input"))
-
-
-def work_dir(path: Optional[Union[str, Path]] = None) -> Path:
-    """Where notebooks write: ``path``, else ``$EMOSMC_WORK``, else ``/kaggle/working`` on Kaggle,
-    else ``outputs/work`` in the repository (found by walking up from the current folder)."""
-    if path is None:
-        path = os.environ.get("EMOSMC_WORK")
-    if path is None:
-        kw = Path(os.environ.get("EMOSMC_KAGGLE_WORKING", "/kaggle/working"))
-        if kw.is_dir():
-            path = kw
-    if path is None:
-        here = Path.cwd().resolve()
-        repo = next((d for d in (here, *here.parents) if (d / "pyproject.toml").exists() and (d / "lib" / "emosmc").is_dir()), here)
-        path = repo / "outputs" / "work"
-    path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _image_folder(root: Path, min_images: int = 10) -> Optional[Path]:
-    """``root`` or the first folder below it (two levels) that holds at least ``min_images`` images."""
-    exts = {".jpg", ".jpeg", ".png"}
-    for d in [root, *sorted(p for p in root.glob("*") if p.is_dir()), *sorted(p for p in root.glob("*/*") if p.is_dir())]:
-        if sum(1 for f in d.iterdir() if f.suffix.lower() in exts) >= min_images:
-            return d
-    return None
-
-
-def find_celebahq_images(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
-    """The CelebA-HQ 256 image folder: ``$EMOSMC_CELEBAHQ_IMAGES``, ``<root>/images``, or the Kaggle
-    dataset under the inputs folder. ``None`` when absent."""
-    cands = [os.environ.get("EMOSMC_CELEBAHQ_IMAGES"), root and Path(root) / "images",
-             kaggle_input() / CELEBAHQ_DATASET.split("/")[1]]
-    for c in cands:
-        if c and Path(c).is_dir():
-            found = _image_folder(Path(c))
-            if found:
-                return found
-    return None
-
-
-def _find_model_folder(name: str, root) -> Optional[Path]:
-    """``<root>/<name>``, else ``<name>/`` one or two levels down in the Kaggle inputs, holding a config.json."""
-    inp = kaggle_input()
-    cands = [Path(root) / name] if root else []
-    if inp.is_dir():
-        cands += sorted(inp.glob(f"*/{name}")) + sorted(inp.glob(f"*/*/{name}"))
-    return next((c for c in cands if (c / "config.json").exists()), None)
-
-
-def find_trained_unet(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
-    """A trained celebahq UNet folder: ``<root>/unet``, or ``unet/`` in an earlier kernel's output (02)."""
-    return _find_model_folder("unet", root)
-
-
-def find_latent_scorer(root: Optional[Union[str, Path]] = None) -> Optional[Path]:
-    """A distilled latent scorer: ``<root>/latent_scorer``, or one in an earlier kernel's output (03)."""
-    return _find_model_folder("latent_scorer", root)
 
 
 def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> Profile:

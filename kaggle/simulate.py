@@ -1,0 +1,280 @@
+"""A simulated Kaggle run of the five kernels with stand-in models: what a first real run would hit.
+
+    python kaggle/simulate.py --out /tmp/kaggle-sim                      # tiny models (seconds per kernel)
+    python kaggle/simulate.py --out /tmp/kaggle-check --size real        # real model sizes (make kaggle-check)
+
+What it does, as Kaggle would:
+- builds the kernels with ``push.build`` (the ``celebahq`` profile, each parameters cell shrunk);
+- writes a stand-in Hugging Face cache: random-weight models saved under the exact ids
+  ``stabilityai/sd-vae-ft-ema`` and ``dima806/facial_emotions_image_detection`` with the real config
+  keys, dima806's label order and a ViT image processor (224 px, mean = std = 0.5), tiny or at real
+  size; kernels load them with ``HF_HUB_OFFLINE=1``;
+- mounts ``/kaggle/input`` (a folder, path given by ``$EMOSMC_KAGGLE_INPUT``) **read-only** in the
+  classic layout (``<slug>/``) or the 2026 one (``datasets/<owner>/<slug>/``,
+  ``notebooks/<owner>/<slug>/``) with only what the kernel's metadata attaches, and an empty
+  ``/kaggle/working``; runs 01, 02, 02 again with ``--resume`` (its own output attached), 03, 04, 05
+  with nbclient; each kernel's working folder becomes the output the later ones attach.
+- Read-only: as root, a read-only bind mount in a private mount namespace (``unshare -m``) when the
+  machine allows one; always, a snapshot of the inputs before and after each kernel (any file
+  added, changed or removed fails the run).
+
+It proves the kernels' code paths (finders, loading by hub id, file layouts, resume, parameters)
+with models of the real classes; it proves nothing about GPU memory, speed or result quality.
+Writes ``report.json`` in ``--out``: per kernel and layout, cells, seconds, files written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import push  # noqa: E402
+
+USER = "sim"
+VAE_ID, CLASSIFIER_ID = "stabilityai/sd-vae-ft-ema", "dima806/facial_emotions_image_detection"
+TINY_UNET = dict(block_out_channels=(8, 8, 16, 16, 32, 32), layers_per_block=1, norm_num_groups=8, attention_head_dim=8)
+ORDER = ["01_vae_encode", "02_train_unet", "02_train_unet@resume", "03_classifier_scoring", "04_smc_inference",
+         "05_ablations"]
+
+
+def parameters(size: str) -> dict:
+    """Every kernel's workload shrunk through its parameters cell (what a user's dry run would set)."""
+    steer = {"num_particles": 2, "num_inference_steps": 10}  # 10 x 0.23 strength: 2 steps
+    p = {
+        "01_vae_encode": {"BATCH_SIZE": 4, "SHARD_SIZE": 8},
+        "02_train_unet": {"MAX_STEPS": 2, "BATCH_SIZE": 2, "CHECKPOINT_EVERY": 1, "SAMPLE_EVERY": 2,
+                          "NUM_SAMPLES": 2, "SAMPLE_STEPS": 2},
+        "03_classifier_scoring": {"BATCH_SIZE": 4, "DECODE_BATCH": 4, "NOISY_SUBSET": 2, "LATENT_SCORER_STEPS": 2,
+                                  "DISTILL_BATCH": 2, "SCORER_CHANNELS": (8, 16, 32), "NOISY_TIMESTEPS": [0, 500],
+                                  "AGREEMENT_TIMESTEPS": [0, 500]},
+        "04_smc_inference": {"N_FACES": 1, "OVERRIDES": {**steer, "scorer": "latent"}},
+        "05_ablations": {"N_IMAGES": 1, "BASE": {**steer, "scorer": "latent"},
+                         "SWEEPS": {"guidance_scale": [0.0, 5.0], "num_particles": [2, 3]}},
+    }
+    if size == "tiny":
+        p["02_train_unet"]["UNET_CONFIG"] = TINY_UNET
+    p["02_train_unet@resume"] = {**p["02_train_unet"], "MAX_STEPS": 3, "WANDB_PROJECT": None}  # W&B: checked once
+    return p
+
+
+# -- stand-in models -------------------------------------------------------------------------------
+def stand_in_hub(hf_home: Path, size: str) -> dict:
+    """Random-weight models of the real classes saved under the real ids in a Hugging Face cache."""
+    import torch
+    from diffusers import AutoencoderKL
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    from emosmc.profiles import DIMA806_ID2LABEL, sd_vae_config
+
+    torch.manual_seed(0)
+    vae_cfg = sd_vae_config()
+    if size == "tiny":
+        vae_cfg.update(block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4)
+    vit = dict(num_labels=7, id2label=dict(DIMA806_ID2LABEL), label2id={v: k for k, v in DIMA806_ID2LABEL.items()},
+               image_size=224, patch_size=16)
+    if size == "tiny":
+        vit.update(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)
+    models = {VAE_ID: AutoencoderKL(**vae_cfg), CLASSIFIER_ID: ViTForImageClassification(ViTConfig(**vit))}
+    sizes = {}
+    for repo_id, model in models.items():
+        folder = hf_home / "hub" / ("models--" + repo_id.replace("/", "--"))
+        rev = "0" * 40
+        snap = folder / "snapshots" / rev
+        shutil.rmtree(folder, ignore_errors=True)
+        model.save_pretrained(snap)
+        if repo_id == CLASSIFIER_ID:
+            ViTImageProcessor(size={"height": 224, "width": 224}, image_mean=[0.5] * 3,
+                              image_std=[0.5] * 3).save_pretrained(snap)
+        (folder / "refs").mkdir(parents=True)
+        (folder / "refs" / "main").write_text(rev)
+        sizes[repo_id] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+    return sizes
+
+
+def stand_in_photos(folder: Path, n: int, photos: Path = None) -> int:
+    """CelebA-HQ's layout (``celeba_hq_256/NNNNN.jpg``): real sample photos when given, else toy faces
+    at 256 px; plus one unreadable file, as real datasets have."""
+    import numpy as np
+    from PIL import Image
+
+    from emosmc.toyfaces import EMOTIONS, render, sample_identity
+
+    d = folder / "celeba_hq_256"
+    d.mkdir(parents=True)
+    if photos and Path(photos).is_dir():
+        files = sorted(p for p in Path(photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
+        for i, f in enumerate(files):
+            Image.open(f).convert("RGB").resize((256, 256)).save(d / f"{i:05d}.jpg")
+        count = len(files)
+    else:
+        rng = np.random.default_rng(5)
+        for i in range(n):
+            Image.fromarray(render(sample_identity(rng), EMOTIONS[i % 7], 256)).save(d / f"{i:05d}.jpg")
+        count = n
+    (d / f"{count:05d}.jpg").write_bytes(b"not a jpeg")
+    return count
+
+
+# -- the read-only mount ---------------------------------------------------------------------------
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")}
+
+
+class ReadOnly:
+    """Inputs read-only while a kernel runs: a read-only bind mount when possible, else ``chmod``;
+    a before/after snapshot in both cases."""
+
+    def __init__(self, root: Path, namespace: bool):
+        self.root, self.namespace = root, namespace
+
+    def __enter__(self):
+        self.before = _snapshot(self.root)
+        self.method = "chmod + snapshot"
+        if self.namespace and subprocess.run(["mount", "--bind", str(self.root), str(self.root)]).returncode == 0:
+            if subprocess.run(["mount", "-o", "remount,bind,ro", str(self.root)]).returncode == 0:
+                self.method = "read-only bind mount + snapshot"
+            else:
+                subprocess.run(["umount", str(self.root)])
+        if self.method.startswith("chmod"):
+            subprocess.run(["chmod", "-R", "a-w", str(self.root)], check=True)
+        return self
+
+    def __exit__(self, *exc):
+        if self.method.startswith("read-only"):
+            subprocess.run(["umount", str(self.root)], check=True)
+        else:
+            subprocess.run(["chmod", "-R", "u+w", str(self.root)], check=True)
+        after = _snapshot(self.root)
+        changed = sorted(k for k in set(self.before) | set(after) if self.before.get(k) != after.get(k))
+        if changed and exc[0] is None:
+            raise RuntimeError(f"a kernel wrote under its inputs ({self.root}): {changed[:10]}")
+        return False
+
+
+# -- layouts ---------------------------------------------------------------------------------------
+def mount_path(layout: str, kind: str, owner: str, slug: str) -> str:
+    """Where Kaggle mounts a dataset (``kind="datasets"``) or a notebook's output (``"notebooks"``)."""
+    return slug if layout == "classic" else f"{kind}/{owner}/{slug}"
+
+
+def lay_out_inputs(inp: Path, layout: str, meta: dict, dataset: Path, lib: Path, outputs: dict):
+    shutil.rmtree(inp, ignore_errors=True)
+    inp.mkdir(parents=True)
+    for ref, src in [(push.DATASET, dataset), (f"{USER}/{push.LIB}", lib)]:
+        owner, slug = ref.split("/")
+        shutil.copytree(src, inp / mount_path(layout, "datasets", owner, slug), copy_function=os.link)
+    for ref in meta["kernel_sources"]:
+        owner, slug = ref.split("/")
+        if slug not in outputs:
+            raise RuntimeError(f"{meta['id']} attaches {ref}, which has not run")
+        shutil.copytree(outputs[slug], inp / mount_path(layout, "notebooks", owner, slug), copy_function=os.link)
+
+
+def run_kernel(nb_path: Path, work: Path, env: dict, timeout: int) -> dict:
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(nb_path, as_version=4)
+    old = dict(os.environ)
+    for k in ("EMOSMC_WORK", "EMOSMC_CELEBAHQ", "EMOSMC_CELEBAHQ_IMAGES", "EMOSMC_TOY_ASSETS"):
+        os.environ.pop(k, None)
+    os.environ.update(env)
+    t0 = time.time()
+    try:
+        NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(work)}}).execute()
+        error = None
+    except Exception as err:  # the report names the failing cell
+        error = re.sub(r"\x1b\[[0-9;]*m", "", f"{type(err).__name__}: {err}")[-1500:]
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    nbformat.write(nb, nb_path.with_name(nb_path.stem + ".executed.ipynb"))
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    ran = [c for c in code if c.get("execution_count")]
+    return {"cells": len(code), "cells_run": len(ran), "seconds": round(time.time() - t0, 1), "error": error,
+            "text": "".join(o.get("text", "") for c in code for o in c.get("outputs", []))[-4000:]}
+
+
+def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=None, n_photos: int = 12,
+             timeout: int = 900, namespace: bool = False) -> dict:
+    out = Path(out)
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    report = {"size": size, "stand_in_parameters_millions": stand_in_hub(out / "hf", size)}
+    dataset = out / "dataset"
+    report["photos"] = stand_in_photos(dataset, n_photos, photos)
+    lib = out / "lib"
+    lib.mkdir()
+    (lib / "emosmc-0.0.0-py3-none-any.whl").write_bytes(b"")  # the install cell finds it; emosmc is installed
+    params = parameters(size)
+    for layout in layouts:
+        root = out / layout
+        outputs, rows = {}, []
+        for key in ORDER:
+            stem, resume = key.split("@")[0], key.endswith("@resume")
+            folders, _ = push.build(root / "build" / key.replace("@", "-"), USER, only=[stem], wheel=False,
+                                    resume=resume, params=params[key])
+            meta = json.loads((folders[stem] / "kernel-metadata.json").read_text())
+            slug = meta["id"].split("/")[1]
+            inp, work = root / "kaggle" / "input", root / "kaggle" / "working"
+            lay_out_inputs(inp, layout, meta, dataset, lib, outputs)
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            env = {"EMOSMC_KAGGLE_INPUT": str(inp), "EMOSMC_KAGGLE_WORKING": str(work), "HF_HOME": str(out / "hf"),
+                   "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
+            with ReadOnly(inp, namespace) as ro:
+                row = run_kernel(folders[stem] / meta["code_file"], work, env, timeout)
+            row.update(kernel=key, layout=layout, read_only=ro.method,
+                       wrote=sorted(str(p.relative_to(work)) for p in work.iterdir()))
+            rows.append(row)
+            print(f"[{layout}] {key}: {row['cells_run']}/{row['cells']} cells in {row['seconds']} s"
+                  + (f" -- FAILED: {row['error'][:300]}" if row["error"] else ""), file=sys.stderr, flush=True)
+            if row["error"]:
+                break
+            dest = out / "outputs" / layout / slug  # Kaggle keeps the latest version's output
+            shutil.rmtree(dest, ignore_errors=True)
+            shutil.copytree(work, dest)
+            outputs[slug] = dest
+        report[layout] = rows
+    report["ok"] = all(not r["error"] and r["cells_run"] == r["cells"] for lay in layouts for r in report[lay])
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", required=True)
+    p.add_argument("--layout", choices=["classic", "2026", "both"], default="both")
+    p.add_argument("--size", choices=["tiny", "real"], default="tiny")
+    p.add_argument("--photos", help="a folder of face photos (e.g. ../shared/data/celebahq-samples)")
+    p.add_argument("--n-photos", type=int, default=12)
+    p.add_argument("--timeout", type=int, default=900, help="seconds per cell")
+    p.add_argument("--no-namespace", action="store_true", help="chmod and snapshots only, no read-only bind mount")
+    a = p.parse_args(argv)
+    namespace = os.environ.get("EMOSMC_SIM_NAMESPACE") == "1"
+    if not namespace and not a.no_namespace and os.geteuid() == 0 and shutil.which("unshare") and \
+            subprocess.run(["unshare", "-m", "true"], capture_output=True).returncode == 0:
+        # a private mount namespace, so the inputs can be bind-mounted read-only even for root
+        env = {**os.environ, "EMOSMC_SIM_NAMESPACE": "1"}
+        sys.exit(subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv],
+                                env=env).returncode)
+    layouts = ("classic", "2026") if a.layout == "both" else (a.layout,)
+    report = simulate(Path(a.out), layouts, a.size, a.photos, a.n_photos, a.timeout, namespace)
+    summary = {lay: [{k: r[k] for k in ("kernel", "cells", "cells_run", "seconds", "read_only", "error")}
+                     for r in report[lay]] for lay in layouts}
+    print(json.dumps({"ok": report["ok"], "size": report["size"], "photos": report["photos"],
+                      "stand_in_parameters_millions": report["stand_in_parameters_millions"], **summary}, indent=1))
+    sys.exit(0 if report["ok"] else 1)
+
+
+if __name__ == "__main__":
+    main()
