@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE = 1
 export TQDM_DISABLE ?=
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab kaggle-dry-run clean-venv
+.PHONY: demo test lab kaggle-dry-run kaggle-check clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,6 +25,11 @@ test: $(STAMP)
 
 kaggle-dry-run: $(STAMP)
 	$(BIN)/python kaggle/push.py --user $${KAGGLE_USER:-your-kaggle-name} --dry-run --lib
+
+# Every Kaggle kernel run in order at real model sizes with stand-in weights, on the CPU (not part of CI)
+kaggle-check: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python kaggle/simulate.py --out outputs/kaggle-check --size real \
+		--layout 2026 --photos $${EMOSMC_PHOTOS:-../shared/data/celebahq-samples/256}
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

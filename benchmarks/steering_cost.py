@@ -204,7 +204,7 @@ def main():
 def toy_quality(n_faces):
     """True flip rate (the toy world's ground truth), judge flip rate and identity distance, fast path
     vs the pixel scorer, same sources and seeds."""
-    from emosmc.cli import TOY_EDIT
+    from emosmc.profiles import TOY_EDIT
     from emosmc.ground_truth import true_expression
     from emosmc.metrics import identity_distance
     from emosmc.profiles import get_profile

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from emosmc.cli import TOY_EDIT
+from emosmc.profiles import TOY_EDIT
 from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline

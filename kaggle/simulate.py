@@ -112,6 +112,8 @@ def stand_in_photos(folder: Path, n: int, photos: Path = None) -> int:
     d.mkdir(parents=True)
     if photos and Path(photos).is_dir():
         files = sorted(p for p in Path(photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
+        if len(files) < 8:
+            raise SystemExit(f"{photos} holds {len(files)} photos; the kernels need at least 8")
         for i, f in enumerate(files):
             Image.open(f).convert("RGB").resize((256, 256)).save(d / f"{i:05d}.jpg")
         count = len(files)

@@ -1,4 +1,4 @@
-"""kaggle/push.py: kernel folders the Kaggle CLI accepts, and a simulated Kaggle run of 01 and 04."""
+"""kaggle/push.py: kernel folders the Kaggle CLI accepts; kaggle/simulate.py: every kernel run with stand-in models."""
 import json
 import os
 import shutil

@@ -123,3 +123,24 @@ def test_the_cli_picks_the_scorer(tmp_path, face_png, capsys):
     assert a.shape == b.shape == (64, 64, 3) and not np.array_equal(a, b)
     with pytest.raises(SystemExit):
         main(["edit", str(face_png), "--target", "happy", "--profile", "toy", "--scorer", "vision"])
+
+
+def test_every_steering_setting_is_a_cli_option_that_reaches_the_pipeline(tmp_path, face_png, monkeypatch):
+    from dataclasses import fields
+
+    from emosmc import cli
+    from emosmc.smc import SMCConfig
+
+    seen = {}
+
+    def fake_edit(image, target, out, profile_name, seed, **settings):
+        seen.update(settings)
+
+    monkeypatch.setattr(cli, "edit", fake_edit)
+    main(["edit", str(face_png), "--target", "sad", "--profile", "toy", "--resampling", "residual",
+          "--ess-threshold", "0.5", "--leash", "0.1", "--reward-on", "xt", "--final-check", "2"])
+    assert {f.name for f in fields(SMCConfig)} - {"reward_transform"} <= set(seen)
+    assert seen["resampling"] == "residual" and seen["ess_threshold"] == 0.5 and seen["leash"] == 0.1
+    assert seen["reward_on"] == "xt" and seen["final_check"] == 2 and seen["num_particles"] is None
+    with pytest.raises(SystemExit):
+        main(["edit", str(face_png), "--target", "sad", "--resampling", "lottery"])

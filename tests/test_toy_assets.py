@@ -44,7 +44,7 @@ def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not():
     identities x 4 targets, 8 particles, the toy edit settings. Most SMC edits must truly show their
     target; unguided img2img at the same strength (which also changes faces) must rarely hit it.
     Measured: 10 of 12 and 0 of 12."""
-    from emosmc.cli import TOY_EDIT
+    from emosmc.profiles import TOY_EDIT
     from emosmc.ground_truth import true_expression
     from emosmc.pipeline import EmotionEditPipeline
 

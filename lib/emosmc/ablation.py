@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from .metrics import Realism
 from .scorers import emotion_index
 
-__all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key"]
+__all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key", "ablation_plot"]
 
 FIELDS = ["config", "swept", "image", "target", "target_prob", "realism", "judge_prob", "seconds", "unet_evals",
           "decodes", "true_flip"]
@@ -148,3 +148,35 @@ def summarise(rows: List[dict], swept: str) -> List[Dict]:
                     "judge_prob": mean("judge_prob"), "true_flip": mean("true_flip"), "seconds": mean("seconds"), "unet_evals": mean("unet_evals"),
                     "decodes": mean("decodes")})
     return out
+
+
+def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = "realism", scale: float = 3.0,
+                  also: Sequence[str] = ("true_flip", "judge_prob")):
+    """The report's Figure 5: per swept parameter, the mean ``metric`` against the parameter's value,
+    marker area proportional to the mean ``size_by`` (realism). Each of ``also`` that was measured
+    (in the toy world: the true flip rate by the ground truth, the judge's probability of the
+    target) is drawn as a line of its own."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(params), figsize=(scale * len(params), scale * 0.9), squeeze=False)
+    for ax, p in zip(axes[0], params):
+        s = summarise(rows, p)
+        x = [r[p] for r in s]
+        y = [r[metric] for r in s]
+        area = [20 + 300 * max(0.0, r[size_by]) if r[size_by] == r[size_by] else 20 for r in s]
+        ax.plot(x, y, color="0.7", zorder=1)
+        ax.scatter(x, y, s=area, zorder=2, alpha=0.8, label=metric.replace("_", " "))
+        for k, style in zip(also or (), ("C3-", "k--", "C2:")):
+            if any(r.get(k) == r.get(k) for r in s):
+                ax.plot(x, [r[k] for r in s], style, marker=".", lw=1.2, zorder=3, label=k.replace("_", " "))
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="lower right")
+        for xi, yi, r in zip(x, y, s):
+            ax.annotate(f"{r[size_by]:.2f}", (xi, yi), textcoords="offset points", xytext=(0, 9), ha="center",
+                        fontsize=7)
+        ax.set_xlabel(p)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(metric.replace("_", " ") if ax is axes[0][0] else "")
+    fig.suptitle(f"{metric.replace('_', ' ')} by parameter (marker size and label: {size_by})", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -11,27 +11,10 @@ from pathlib import Path
 
 import torch
 
-from .profiles import get_profile, resolve_profile
+from .profiles import CELEBAHQ_EDIT, TOY_EDIT, edit_settings, get_profile, resolve_profile  # noqa: F401
 from .resampling import RESAMPLING_SCHEMES
 from .scorers import EMOTIONS, emotion_index
 from .smc import POTENTIALS, REWARD_ON, SMCConfig
-
-# Steering settings for the bundled toy models (see README, "The toy world"): tuned on faces that the
-# quality benchmark does not use. At strength 0.45 unguided img2img keeps the true expression on only about
-# 0.59 of the faces, but lower strengths steer far worse (README, "Quality of the toy world");
-# the latent scorer (the fast path) steers 150 x 0.45 = 67 steps, and 4 final particles are decoded.
-TOY_EDIT = dict(num_particles=16, num_inference_steps=150, noise_strength=0.45, guidance_scale=10.0,
-                resample_interval=1, potential="paper", reward_on="x0", resampling="systematic",
-                scorer="latent", final_check=4)
-# The report's settings for the real models (DESIGN.md section 2).
-CELEBAHQ_EDIT = dict(num_particles=20, num_inference_steps=250, noise_strength=0.23, guidance_scale=5.0,
-                     resample_interval=1, potential="paper", reward_on="xt", resampling="multinomial",
-                     scorer="pixel")
-
-
-def edit_settings(profile_name: str) -> dict:
-    return dict(TOY_EDIT if profile_name == "toy" else CELEBAHQ_EDIT)
-
 
 def _pipeline(profile):
     from .pipeline import EmotionEditPipeline
@@ -125,7 +108,7 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
 
 
 def edit(image: str, target: str, out: Path, profile_name: str = "auto", seed: int = 0, **overrides) -> dict:
-    from .viz import to_uint8
+    from .data import to_uint8
     from PIL import Image
 
     emotion_index(target)
@@ -178,7 +161,7 @@ def main(argv=None):
         choices = {"potential": sorted(POTENTIALS), "reward_on": sorted(REWARD_ON),
                    "resampling": sorted(RESAMPLING_SCHEMES)}.get(f.name)
         e.add_argument("--" + f.name.replace("_", "-"), type=typ, default=None, choices=choices,
-                       help="default: the profile's preset (emosmc.cli.TOY_EDIT, CELEBAHQ_EDIT)")
+                       help="default: the profile's preset (emosmc.profiles.edit_settings)")
     e.add_argument("--scorer", choices=["pixel", "latent"], default=None,
                    help="pixel: decode every particle every step (Algorithm 1); latent: the fast path")
     e.add_argument("--final-check", type=int, default=None, help="latent scorer: particles decoded at the end")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["ImageLoadError", "load_image", "ImageFolderDataset", "IMAGE_EXTENSIONS"]
+__all__ = ["ImageLoadError", "load_image", "ImageFolderDataset", "IMAGE_EXTENSIONS", "to_uint8"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 MIN_SIZE = 16
@@ -134,3 +134,9 @@ class ImageFolderDataset(torch.utils.data.Dataset):
             x = load_image(self.files[i], self.size, notes)
         self.notes.extend(n for n in notes if not n.split(": ", 1)[1].startswith("resized"))
         return x
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """``(B, 3, H, W)`` in ``[-1, 1]`` -> ``(B, H, W, 3)`` uint8."""
+    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return x.permute(0, 2, 3, 1).numpy()

@@ -57,7 +57,7 @@ class Realism:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         from PIL import Image
 
-        from .viz import to_uint8
+        from .data import to_uint8
 
         pils = []
         for a in to_uint8(images.float().cpu()):

@@ -222,7 +222,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         g = torch.Generator().manual_seed(seed + 8)
         with torch.no_grad():
             lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in images_to_tensor(im).split(256)])
-        steps = max(50, int(5000 * scale))
+        steps = max(50, int(3000 * scale))
         _, ema = train_unet(unet, lat * vae.config.scaling_factor, load_scheduler(), steps=steps, lr=2e-4,
                             ema_decay=0.9995, seed=seed + 8, progress=progress, log=log, ema_warmup=False,
                             decay_lr=True)
@@ -255,7 +255,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         originals, VAE reconstructions and every round's particles, all with true labels. The guidance
         classifier is left as it is: fine-tuned on the particles it lost 2-5 points of accuracy on
         clean faces for 1.5-3 points more true flips among round 2's particles it was sure of."""
-        from .cli import TOY_EDIT
+        from .profiles import TOY_EDIT
         from .hard_examples import finetune_classifier, finetune_latent_scorer, mine
         from .pipeline import EmotionEditPipeline
         from .profiles import get_profile, load_classifier, work_dir

@@ -125,7 +125,7 @@ def denoise(unet, scheduler, latents: torch.Tensor, num_inference_steps: int = 5
 def _grid_png(images: torch.Tensor, path: Path, ncols: int = 8):
     from PIL import Image
 
-    from .viz import to_uint8
+    from .data import to_uint8
 
     imgs = to_uint8(images)
     n, h, w, _ = imgs.shape

@@ -7,8 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .data import to_uint8  # noqa: F401  (re-exported: notebooks import it from here)
+
 __all__ = ["density_contours", "particles_scatter", "ess_plot", "genealogy_plot", "offspring_bars",
-           "image_grid", "to_uint8", "ablation_plot", "edit_figure"]
+           "image_grid", "to_uint8", "edit_figure"]
 
 
 def density_contours(ax, log_density, lim=4.0, n=200, **kw):
@@ -73,12 +75,6 @@ def offspring_bars(ax, W, counts: dict):
     return ax
 
 
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """``(B, 3, H, W)`` in ``[-1, 1]`` -> ``(B, H, W, 3)`` uint8."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
-    return x.permute(0, 2, 3, 1).numpy()
-
-
 def image_grid(images, titles: Optional[Sequence[str]] = None, ncols: Optional[int] = None,
                row_labels: Optional[Sequence[str]] = None, scale: float = 1.3, fontsize: int = 7):
     """A figure of images: ``(B, H, W, 3)`` uint8 or ``(B, 3, H, W)`` tensors in ``[-1, 1]``."""
@@ -98,38 +94,6 @@ def image_grid(images, titles: Optional[Sequence[str]] = None, ncols: Optional[i
     if row_labels:
         for r, lab in enumerate(row_labels):
             axes[r, 0].text(-0.1, 0.5, lab, transform=axes[r, 0].transAxes, ha="right", va="center", fontsize=fontsize)
-    fig.tight_layout()
-    return fig
-
-
-def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = "realism", scale: float = 3.0,
-                  also: Sequence[str] = ("true_flip", "judge_prob")):
-    """The report's Figure 5: per swept parameter, the mean ``metric`` against the parameter's value,
-    marker area proportional to the mean ``size_by`` (realism). Each of ``also`` that was measured
-    (in the toy world: the true flip rate by the ground truth, the judge's probability of the
-    target) is drawn as a line of its own."""
-    from .ablation import summarise
-
-    fig, axes = plt.subplots(1, len(params), figsize=(scale * len(params), scale * 0.9), squeeze=False)
-    for ax, p in zip(axes[0], params):
-        s = summarise(rows, p)
-        x = [r[p] for r in s]
-        y = [r[metric] for r in s]
-        area = [20 + 300 * max(0.0, r[size_by]) if r[size_by] == r[size_by] else 20 for r in s]
-        ax.plot(x, y, color="0.7", zorder=1)
-        ax.scatter(x, y, s=area, zorder=2, alpha=0.8, label=metric.replace("_", " "))
-        for k, style in zip(also or (), ("C3-", "k--", "C2:")):
-            if any(r.get(k) == r.get(k) for r in s):
-                ax.plot(x, [r[k] for r in s], style, marker=".", lw=1.2, zorder=3, label=k.replace("_", " "))
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
-        for xi, yi, r in zip(x, y, s):
-            ax.annotate(f"{r[size_by]:.2f}", (xi, yi), textcoords="offset points", xytext=(0, 9), ha="center",
-                        fontsize=7)
-        ax.set_xlabel(p)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel(metric.replace("_", " ") if ax is axes[0][0] else "")
-    fig.suptitle(f"{metric.replace('_', ' ')} by parameter (marker size and label: {size_by})", fontsize=9)
     fig.tight_layout()
     return fig
 
