@@ -208,7 +208,7 @@ def run_kernel(nb_path: Path, work: Path, env: dict, timeout: int) -> dict:
 
 def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=None, n_photos: int = 12,
              timeout: int = 900, namespace: bool = False) -> dict:
-    out = Path(out)
+    out = Path(out).resolve()  # the kernels run in their own working folder
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     report = {"size": size, "stand_in_parameters_millions": stand_in_hub(out / "hf", size)}

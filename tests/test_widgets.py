@@ -93,3 +93,21 @@ def test_the_run_button_shows_results_and_errors_instead_of_swallowing_them(pipe
     ui.run()
     assert "ImageLoadError" in ui.status.value and "holiday.txt" in ui.status.value
     assert ui.last["result"] is None
+
+
+def test_a_potential_added_to_the_registry_is_a_choice_everywhere(pipe, gallery, monkeypatch, tmp_path):
+    """Registered once in emosmc.smc.POTENTIALS: SMCConfig, the CLI and the explorer offer it, and it steers."""
+    from emosmc import cli
+    from emosmc.smc import POTENTIALS, Potential, SMCConfig
+
+    monkeypatch.setitem(POTENTIALS, "halved", Potential(lambda lam, r, past: 0.5 * lam * r))
+    assert SMCConfig(potential="halved").potential == "halved"
+    seen = {}
+    monkeypatch.setattr(cli, "edit", lambda *a, **kw: seen.update(kw))
+    cli.main(["edit", "face.png", "--target", "sad", "--profile", "toy", "--potential", "halved"])
+    assert seen["potential"] == "halved"
+    ui = explorer(pipe, gallery, defaults=dict(num_particles=2, num_inference_steps=10))
+    assert "halved" in ui.controls["potential"].options
+    ui.controls["potential"].value = "halved"
+    ui.run()
+    assert ui.last["result"] is not None and ui.last["result"].output.smc.trace[-1].rewards is not None

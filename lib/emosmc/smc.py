@@ -57,10 +57,46 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .resampling import RESAMPLING_SCHEMES, LogWeights, resample
 
-__all__ = ["SMCConfig", "SMCSampler", "SMCState", "SMCResult", "StepTrace", "POTENTIALS", "smc_sample"]
+__all__ = ["SMCConfig", "SMCSampler", "SMCState", "SMCResult", "StepTrace", "POTENTIALS", "Potential", "smc_sample"]
 
-POTENTIALS = ("paper", "immediate", "difference", "max", "sum")
 REWARD_ON = ("xt", "x0")
+
+
+@dataclass
+class LineageRewards:
+    """What a potential may know of a particle's past, along its ancestral line: the previous
+    reward, the running max and the running sum (each ``(B, N)``)."""
+
+    prev: torch.Tensor
+    max: torch.Tensor
+    sum: torch.Tensor
+
+    def update(self, r: torch.Tensor) -> "LineageRewards":
+        return LineageRewards(r, torch.maximum(self.max, r), self.sum + r)
+
+    def gather(self, ancestors: torch.Tensor) -> "LineageRewards":
+        return LineageRewards(*(_gather(v, ancestors) for v in (self.prev, self.max, self.sum)))
+
+
+@dataclass(frozen=True)
+class Potential:
+    """A potential ``G_k``: ``log_G(lam, r, past) -> (B, N)`` log-potential of the rewards ``r`` at an
+    intermediate evaluation. ``corrected``: the last weighting divides out every earlier potential,
+    so the weighted final particles target ``p_model exp(lam r)`` (every potential here but ``paper``)."""
+
+    log_G: Callable[[float, torch.Tensor, "LineageRewards"], torch.Tensor]
+    corrected: bool = True
+    doc: str = ""
+
+
+# The registry: a potential added here is a choice of SMCConfig, the CLI and the explorer.
+POTENTIALS = {
+    "paper": Potential(lambda lam, r, past: lam * r, corrected=False, doc="Algorithm 1: p^gamma at every step"),
+    "immediate": Potential(lambda lam, r, past: lam * r, doc="exp(lam r_k)"),
+    "difference": Potential(lambda lam, r, past: lam * (r - _finite(past.prev)), doc="exp(lam (r_k - r_{k-1}))"),
+    "max": Potential(lambda lam, r, past: lam * torch.maximum(past.max, r), doc="exp(lam max_j r_j)"),
+    "sum": Potential(lambda lam, r, past: lam * (_finite(past.sum) + r), doc="exp(lam sum_j r_j)"),
+}
 
 # model(x: (M, *shape), t: scalar tensor) -> model output (M, *shape)
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -292,9 +328,8 @@ class SMCSampler(Iterator[SMCState]):
         f64 = dict(device=self.device, dtype=torch.float64)
         self.logw = torch.zeros(B, N, **f64)
         self.cum_logG = torch.zeros(B, N, **f64)  # sum of log-potentials along each ancestral line
-        self.r_prev = torch.zeros(B, N, **f64)
-        self.r_max = torch.full((B, N), -math.inf, **f64)
-        self.r_sum = torch.zeros(B, N, **f64)
+        self.past = LineageRewards(torch.zeros(B, N, **f64), torch.full((B, N), -math.inf, **f64),
+                                   torch.zeros(B, N, **f64))
         self.rewards = torch.full((B, N), math.nan, **f64)
         self.trace: List[StepTrace] = []
         self.k = 0
@@ -321,19 +356,13 @@ class SMCSampler(Iterator[SMCState]):
         return r
 
     def _log_potential(self, r: torch.Tensor, final: bool) -> torch.Tensor:
-        lam, pot = self.config.guidance_scale, self.config.potential
+        lam, pot = self.config.guidance_scale, POTENTIALS[self.config.potential]
         if lam == 0:
             return torch.zeros_like(r)
-        if final and pot != "paper":
+        if final and pot.corrected:
             logG = lam * r - _finite(self.cum_logG)
-        elif pot in ("paper", "immediate"):
-            logG = lam * r
-        elif pot == "difference":
-            logG = lam * (r - _finite(self.r_prev))
-        elif pot == "max":
-            logG = lam * torch.maximum(self.r_max, r)
-        else:  # sum
-            logG = lam * (_finite(self.r_sum) + r)
+        else:
+            logG = pot.log_G(lam, r, self.past)
         # a particle the reward rules out (r = -inf, e.g. probability 0) gets weight 0
         return torch.where(torch.isneginf(r), -math.inf, logG)
 
@@ -341,55 +370,60 @@ class SMCSampler(Iterator[SMCState]):
         logG = self._log_potential(r, final)
         self.logw = self.logw + logG
         self.cum_logG = self.cum_logG + logG
-        self.r_prev, self.r_max, self.r_sum = r, torch.maximum(self.r_max, r), self.r_sum + r
+        self.past = self.past.update(r)
         self.rewards = r
+
+    def _resample(self, out: torch.Tensor, x0: torch.Tensor):
+        """Resample the rows whose weights call for it; returns ``(out, x0, ancestors, which rows)``,
+        the ancestors ``None`` when no row resampled."""
+        cfg, N = self.config, self.config.num_particles
+        lw = LogWeights(self.logw)
+        do = ~lw.is_uniform
+        if cfg.ess_threshold is not None:
+            do &= lw.ess < cfg.ess_threshold * N
+        if not do.any():
+            return out, x0, None, None
+        A = resample(cfg.resampling, lw.W, generator=self.generator).to(self.device)
+        A = torch.where(do[:, None], A, torch.arange(N, device=self.device))
+        self.x, out, x0 = (_gather(self._view(v), A).reshape(v.shape) for v in (self.x, out, x0))
+        if self.source is not None:
+            self.source = _gather(self._view(self.source), A).reshape(self.source.shape)
+        self.cum_logG, self.rewards, self.past = _gather(self.cum_logG, A), _gather(self.rewards, A), self.past.gather(A)
+        self.logw = torch.where(do[:, None], torch.zeros_like(self.logw), _gather(self.logw, A))
+        return out, x0, A.cpu(), do.cpu()
+
+    def _move(self, out: torch.Tensor, t) -> None:
+        """One reverse step of the model for every particle (pulled towards the source by ``leash``)."""
+        self.x = self.scheduler.step(out, t, self.x, generator=self.generator).prev_sample
+        if self.config.leash > 0 and self.source is not None:
+            self.x = (1 - self.config.leash) * self.x + self.config.leash * self.source
 
     # -- the iteration ---------------------------------------------------------
     def __iter__(self):
         return self
 
     def __next__(self) -> SMCState:
+        """One step: predict, reweight and maybe resample (every ``resample_interval`` steps), move;
+        after the last move, the final weighting on the clean output."""
         if self.k >= len(self.timesteps):
             raise StopIteration
         cfg, k, t = self.config, self.k, self.timesteps[self.k]
-        K, R, N = len(self.timesteps), cfg.resample_interval, cfg.num_particles
         out = self.model(self.x, t)
         self.num_model_evals += self.x.shape[0]
         x0 = predict_x0(self.scheduler, out, self.x, t)
         rewards = ancestors = resampled = None
-
-        if k > 0 and k % R == 0 and cfg.guidance_scale != 0:  # evaluate the potential on x_k, resample
-            target = self.x if cfg.reward_on == "xt" else x0
-            self._reweight(self._reward(target, t), final=False)
-            rewards = self.rewards.float().cpu()
-            lw = LogWeights(self.logw)
-            ess_now = lw.ess
-            do = ~lw.is_uniform
-            if cfg.ess_threshold is not None:
-                do &= ess_now < cfg.ess_threshold * N
-            ess = ess_now.float().cpu()
-            if do.any():
-                A = resample(cfg.resampling, lw.W, generator=self.generator).to(self.device)
-                A = torch.where(do[:, None], A, torch.arange(N, device=self.device))
-                self.x, out, x0 = (_gather(self._view(v), A).reshape(v.shape) for v in (self.x, out, x0))
-                if self.source is not None:
-                    self.source = _gather(self._view(self.source), A).reshape(self.source.shape)
-                for name in ("cum_logG", "r_prev", "r_max", "r_sum", "rewards"):
-                    setattr(self, name, _gather(getattr(self, name), A))
-                self.logw = torch.where(do[:, None], torch.zeros_like(self.logw), _gather(self.logw, A))
-                ancestors, resampled = A.cpu(), do.cpu()
+        if k > 0 and k % cfg.resample_interval == 0 and cfg.guidance_scale != 0:
+            self._reweight(self._reward(self.x if cfg.reward_on == "xt" else x0, t), final=False)
+            rewards, ess = self.rewards.float().cpu(), LogWeights(self.logw).ess.float().cpu()
+            out, x0, ancestors, resampled = self._resample(out, x0)
         else:
             ess = LogWeights(self.logw).ess.float().cpu()
-
-        self.x = self.scheduler.step(out, t, self.x, generator=self.generator).prev_sample
-        if cfg.leash > 0 and self.source is not None:
-            self.x = (1 - cfg.leash) * self.x + cfg.leash * self.source
+        self._move(out, t)
         self.k += 1
-        done = self.k == K
-        if done:  # final weighting on the clean output
+        done = self.k == len(self.timesteps)
+        if done:
             self._reweight(self._reward(self.x, self.timesteps[-1] * 0), final=True)
-            rewards = self.rewards.float().cpu()
-            ess = LogWeights(self.logw).ess.float().cpu()
+            rewards, ess = self.rewards.float().cpu(), LogWeights(self.logw).ess.float().cpu()
         st = StepTrace(k, int(t), ess, rewards, ancestors, resampled)
         self.trace.append(st)
         return SMCState(k, int(t), self._view(self.x), self._view(x0), self.logw, st, done)

@@ -18,8 +18,6 @@ from .scorers import EMOTIONS, emotion_index
 
 __all__ = ["ExplorerResult", "Gallery", "explore", "image_from_upload", "explorer", "toy_gallery", "face_gallery"]
 
-POTENTIALS = ["paper", "difference", "immediate", "max", "sum"]
-SCHEMES = ["multinomial", "systematic", "stratified", "residual"]
 
 
 class Gallery(dict):
@@ -63,13 +61,7 @@ def explore(pipe, source: torch.Tensor, target: str, num_particles: int = 8, num
     (the particles shown are decoded afterwards, for the figure). With the toy ``identity`` of the
     source, the best edit and every particle get their true expression
     (:func:`emosmc.ground_truth.true_expression`)."""
-    emotion_index(target)
-    if potential not in POTENTIALS:
-        raise ValueError(f"unknown potential {potential!r}; one of {POTENTIALS}")
-    if resampling not in SCHEMES:
-        raise ValueError(f"unknown resampling scheme {resampling!r}; one of {SCHEMES}")
-    if not 0.0 < noise_strength <= 1.0:
-        raise ValueError(f"noise_strength must be in (0, 1], got {noise_strength}")
+    emotion_index(target)  # the settings themselves are checked by SMCConfig, once
     t0 = time.time()
     out = pipe(source, target, num_particles=num_particles, num_inference_steps=num_inference_steps,
                noise_strength=noise_strength, guidance_scale=guidance_scale, resample_interval=resample_interval,
@@ -129,8 +121,12 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     strength = W.FloatSlider(d["noise_strength"], min=0.05, max=1.0, step=0.05, description="noise strength", style=style)
     gamma = W.FloatSlider(d["guidance_scale"], min=0.0, max=40.0, step=0.5, description="gamma", style=style)
     R = W.IntSlider(d["resample_interval"], 1, 20, description="resample every R", style=style)
-    potential = W.Dropdown(options=POTENTIALS, value=d["potential"], description="potential", style=style)
-    scheme = W.Dropdown(options=SCHEMES, value=d["resampling"], description="resampling", style=style)
+    from .resampling import RESAMPLING_SCHEMES
+    from .smc import POTENTIALS  # the registries: a potential or scheme added there appears here
+
+    potential = W.Dropdown(options=list(POTENTIALS), value=d["potential"], description="potential", style=style)
+    scheme = W.Dropdown(options=list(RESAMPLING_SCHEMES), value=d["resampling"], description="resampling",
+                        style=style)
     scorers = ["pixel"] + (["latent"] if pipe.latent_scorer is not None else [])
     scorer = W.Dropdown(options=scorers, value=d["scorer"] if d["scorer"] in scorers else "pixel",
                         description="scorer", style=style)
