@@ -24,7 +24,8 @@ def gallery():
 
 def test_explore_steers_and_returns_what_the_explorer_shows(pipe, gallery):
     x = gallery["toy face 0 (angry)"]
-    kw = dict(num_particles=6, num_inference_steps=40, noise_strength=0.6, seed=1)
+    kw = dict(num_particles=6, num_inference_steps=40, noise_strength=0.6, reward_on="x0", resampling="systematic",
+              seed=1)
     guided = explore(pipe, x, "happy", guidance_scale=10.0, **kw)
     plain = explore(pipe, x, "happy", guidance_scale=0.0, **kw)
     assert guided.particles.shape == (6, 3, 64, 64) and guided.particle_probs.shape == (6,)
@@ -57,7 +58,7 @@ def test_toy_edits_carry_their_ground_truth(pipe, gallery):
     name = "toy face 0 (angry)"
     ident = gallery.identities[name]
     r = explore(pipe, gallery[name], "surprise", num_particles=4, num_inference_steps=20, noise_strength=0.5,
-                seed=2, identity=ident)
+                guidance_scale=10.0, reward_on="x0", resampling="systematic", seed=2, identity=ident)
     assert r.truth == true_expression(r.output.images.cpu(), [ident]).names[0]
     assert r.particle_truths == true_expression(r.particles, [ident] * 4).names
     assert r.verdict.startswith(f"true: {r.truth} {'✓' if r.truth == 'surprise' else '✗'}, classifier p(surprise) =")
@@ -111,3 +112,27 @@ def test_a_potential_added_to_the_registry_is_a_choice_everywhere(pipe, gallery,
     ui.controls["potential"].value = "halved"
     ui.run()
     assert ui.last["result"] is not None and ui.last["result"].output.smc.trace[-1].rewards is not None
+
+
+def test_steering_defaults_are_declared_once(pipe, gallery):
+    """The pipeline, explore() and the explorer take SMCConfig's defaults; the CLI and the notebooks a
+    profile's preset; nobody restates them."""
+    import inspect
+    from dataclasses import asdict, fields
+
+    from emosmc.pipeline import EmotionEditPipeline
+    from emosmc.profiles import TOY_EDIT, edit_settings
+    from emosmc.smc import SMCConfig
+
+    names = {f.name for f in fields(SMCConfig)}
+    for fn in (EmotionEditPipeline.__call__, explore):
+        assert not names & set(inspect.signature(fn).parameters), fn.__name__
+    c = explorer(pipe, gallery).controls
+    cfg = asdict(SMCConfig())
+    assert (c["num_particles"].value, c["num_inference_steps"].value, c["potential"].value, c["resampling"].value) == (
+        cfg["num_particles"], cfg["num_inference_steps"], cfg["potential"], cfg["resampling"])
+    c = explorer(pipe, gallery, defaults=edit_settings("toy")).controls
+    assert (c["num_particles"].value, c["noise_strength"].value, c["guidance_scale"].value) == (
+        TOY_EDIT["num_particles"], TOY_EDIT["noise_strength"], TOY_EDIT["guidance_scale"])
+    with pytest.raises(ValueError, match=r"unknown steering setting\(s\) \['particles'\]"):
+        pipe(gallery["toy face 0 (angry)"], "happy", particles=4)

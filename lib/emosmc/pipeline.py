@@ -13,7 +13,7 @@ call.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
@@ -41,6 +41,17 @@ class EmotionEditOutput:
     def target_probs(self) -> torch.Tensor:
         idx = torch.tensor([emotion_index(t) for t in self.targets])
         return self.probs[torch.arange(len(idx)), idx]
+
+
+def config_with(config: Optional[SMCConfig], settings: dict) -> SMCConfig:
+    """``config`` (default ``SMCConfig()``) with ``settings`` replacing its fields; a name that is not
+    a field is an error that lists them."""
+    names = [f.name for f in fields(SMCConfig)]
+    unknown = sorted(set(settings) - set(names))
+    if unknown:
+        raise ValueError(f"unknown steering setting(s) {unknown}; the settings are {names} "
+                         "(plus scorer, final_check, generator, progress, chunk_size)")
+    return replace(config or SMCConfig(), **settings)
 
 
 class EmotionEditPipeline:
@@ -128,26 +139,24 @@ class EmotionEditPipeline:
         self,
         images,
         targets: Union[str, Sequence[str]],
-        num_particles: int = 20,
-        num_inference_steps: int = 250,
-        noise_strength: float = 0.23,
-        guidance_scale: float = 5.0,
-        resample_interval: int = 1,
-        potential: str = "paper",
-        reward_on: str = "xt",
-        resampling: str = "multinomial",
-        ess_threshold: Optional[float] = None,
-        leash: float = 0.0,
+        config: Optional[SMCConfig] = None,
+        *,
         generator: Optional[torch.Generator] = None,
         progress: bool = True,
         chunk_size: Optional[int] = None,
         scorer: str = "pixel",
         final_check: int = 4,
+        **settings,
     ) -> EmotionEditOutput:
         """``scorer="pixel"``: the report's reward (decode every particle, run the classifier).
         ``scorer="latent"``: the latent scorer reads the latents directly (no decode while steering);
         the ``final_check`` particles it likes best per row are then decoded and the pixel classifier
-        picks among them. On CUDA the UNet runs under fp16 autocast."""
+        picks among them. On CUDA the UNet runs under fp16 autocast.
+
+        The steering settings are an :class:`~emosmc.smc.SMCConfig` (default: the report's), any of
+        whose fields may be given as keywords (``num_particles=8``); presets per profile are
+        :func:`emosmc.profiles.edit_settings`."""
+        cfg = config_with(config, settings)
         if scorer not in ("pixel", "latent"):
             raise ValueError(f"unknown scorer {scorer!r}; 'pixel' or 'latent'")
         if scorer == "latent" and self.latent_scorer is None:
@@ -164,10 +173,6 @@ class EmotionEditPipeline:
         elif len(targets) != len(x):
             raise ValueError(f"{len(x)} image(s) but {len(targets)} target(s): give one target per image, "
                              "one target for all, or one image for all targets")
-        cfg = SMCConfig(num_particles=num_particles, num_inference_steps=num_inference_steps,
-                        noise_strength=noise_strength, guidance_scale=guidance_scale, potential=potential,
-                        reward_on=reward_on, resample_interval=resample_interval, ess_threshold=ess_threshold,
-                        resampling=resampling, leash=leash)
         src = self.encode(x)
         chunk_size = chunk_size or self.decode_batch_size()  # particles per decode; 4x that per UNet call
         if scorer == "latent":
@@ -187,7 +192,7 @@ class EmotionEditPipeline:
         sampler = SMCSampler(self.scheduler, model, reward, cfg, init_latents=src, generator=generator)
         res = sampler.run(progress=progress)
         if scorer == "latent" and final_check > 0:
-            best, nfe["decode"] = self._final_check(res, targets, final_check), len(targets) * min(final_check, num_particles)
+            best, nfe["decode"] = self._final_check(res, targets, final_check), len(targets) * min(final_check, cfg.num_particles)
         else:
             best = self.decode(res.best)
             nfe["decode"] = reward.num_decodes + len(best)

@@ -5,10 +5,9 @@ widget callbacks swallow exceptions); ``explorer(...)`` builds the controls.
 """
 from __future__ import annotations
 
-import inspect
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -51,22 +50,17 @@ class ExplorerResult:
         return head + f"classifier p({target}) = {self.target_prob:.2f}"
 
 
-def explore(pipe, source: torch.Tensor, target: str, num_particles: int = 8, num_inference_steps: int = 60,
-            noise_strength: float = 0.6, guidance_scale: float = 10.0, resample_interval: int = 1,
-            potential: str = "paper", resampling: str = "systematic", reward_on: str = "x0",
-            seed: int = 0, scorer: str = "pixel", final_check: int = 4, identity=None) -> ExplorerResult:
+def explore(pipe, source: torch.Tensor, target: str, seed: int = 0, identity=None, **settings) -> ExplorerResult:
     """One steered edit of one ``(3, H, W)`` source image, with everything the explorer shows.
-    ``scorer="pixel"`` decodes every particle at every step (the report's Algorithm 1);
-    ``scorer="latent"`` steers with the latent scorer and decodes ``final_check`` particles at the end
-    (the particles shown are decoded afterwards, for the figure). With the toy ``identity`` of the
-    source, the best edit and every particle get their true expression
-    (:func:`emosmc.ground_truth.true_expression`)."""
+    ``settings`` are the pipeline's: any :class:`~emosmc.smc.SMCConfig` field (default: the report's),
+    ``scorer`` and ``final_check``. ``scorer="pixel"`` decodes every particle at every step (the
+    report's Algorithm 1); ``scorer="latent"`` steers with the latent scorer and decodes
+    ``final_check`` particles at the end (the particles shown are decoded afterwards, for the figure).
+    With the toy ``identity`` of the source, the best edit and every particle get their true
+    expression (:func:`emosmc.ground_truth.true_expression`)."""
     emotion_index(target)  # the settings themselves are checked by SMCConfig, once
     t0 = time.time()
-    out = pipe(source, target, num_particles=num_particles, num_inference_steps=num_inference_steps,
-               noise_strength=noise_strength, guidance_scale=guidance_scale, resample_interval=resample_interval,
-               potential=potential, resampling=resampling, reward_on=reward_on, scorer=scorer,
-               final_check=final_check, generator=torch.Generator().manual_seed(seed), progress=False)
+    out = pipe(source, target, generator=torch.Generator().manual_seed(seed), progress=False, **settings)
     parts = pipe.decode(out.latents[0])
     probs = pipe.classify(parts)[:, emotion_index(target)].cpu()
     r = ExplorerResult(out, parts.cpu(), probs, time.time() - t0)
@@ -110,8 +104,9 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     import matplotlib.pyplot as plt
     from .viz import edit_figure
 
-    d = {**{k: v.default for k, v in inspect.signature(explore).parameters.items() if v.default is not v.empty},
-         **(defaults or {})}
+    from .smc import SMCConfig
+
+    d = {**asdict(SMCConfig()), "scorer": "pixel", "seed": 0, **(defaults or {})}  # the pipeline's defaults
     style = {"description_width": "110px"}
     face = W.Dropdown(options=list(gallery), description="face", style=style)
     upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
@@ -150,8 +145,11 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
         status.value = "running..."
         try:
             x, name, notes, identity = source()
-            r = explore(pipe, x, target.value, N.value, steps.value, strength.value, gamma.value, R.value,
-                        potential.value, scheme.value, seed=seed.value, scorer=scorer.value, identity=identity)
+            settings = dict(num_particles=N.value, num_inference_steps=steps.value, noise_strength=strength.value,
+                            guidance_scale=gamma.value, resample_interval=R.value, potential=potential.value,
+                            resampling=scheme.value, scorer=scorer.value)
+            fixed = {k: d[k] for k in ("reward_on", "ess_threshold", "leash", "final_check") if k in d}
+            r = explore(pipe, x, target.value, seed=seed.value, identity=identity, **fixed, **settings)
         except Exception as err:  # shown to the user: widget callbacks would swallow it
             status.value = f"<b style='color:#b00'>{type(err).__name__}: {err}</b>"
             return
