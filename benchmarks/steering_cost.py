@@ -32,7 +32,7 @@ from emosmc.latent_scorer import LatentEmotionScorer
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import celebahq_unet_config, device, load_scheduler, sd_vae_config
 from emosmc.scorers import EmotionClassifier
-from emosmc.smc import img2img_timesteps
+from emosmc.diffusion import img2img_timesteps
 
 
 class Clock:
@@ -60,7 +60,7 @@ def real_pipeline(dev):
     from diffusers import AutoencoderKL, UNet2DModel
     from transformers import ViTConfig, ViTForImageClassification
 
-    from emosmc.profiles import DIMA806_ID2LABEL
+    from emosmc.labels import DIMA806_ID2LABEL
 
     torch.manual_seed(0)
     vae = AutoencoderKL(**sd_vae_config())
@@ -209,8 +209,8 @@ def toy_quality(n_faces):
     from emosmc.metrics import identity_distance
     from emosmc.profiles import get_profile
     from emosmc.toy import HELDOUT_SEED, toy_faces
-    from emosmc.toyfaces import EMOTIONS
-    from emosmc.training import images_to_tensor
+    from emosmc.labels import EMOTIONS
+    from emosmc.data import images_to_tensor
 
     prof = get_profile("toy")
     pipe = EmotionEditPipeline.from_profile(prof)

@@ -35,8 +35,8 @@ from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
 from emosmc.toy import HELDOUT_SEED, toy_faces
-from emosmc.toyfaces import EMOTIONS
-from emosmc.training import images_to_tensor
+from emosmc.labels import EMOTIONS
+from emosmc.data import images_to_tensor
 
 
 def _r(v, n=3):

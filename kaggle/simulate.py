@@ -73,7 +73,8 @@ def stand_in_hub(hf_home: Path, size: str) -> dict:
     from diffusers import AutoencoderKL
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-    from emosmc.profiles import DIMA806_ID2LABEL, sd_vae_config
+    from emosmc.labels import DIMA806_ID2LABEL
+    from emosmc.profiles import sd_vae_config
 
     torch.manual_seed(0)
     vae_cfg = sd_vae_config()
@@ -106,7 +107,8 @@ def stand_in_photos(folder: Path, n: int, photos: Path = None) -> int:
     import numpy as np
     from PIL import Image
 
-    from emosmc.toyfaces import EMOTIONS, render, sample_identity
+    from emosmc.labels import EMOTIONS
+    from emosmc.toyfaces import render, sample_identity
 
     d = folder / "celeba_hq_256"
     d.mkdir(parents=True)

@@ -9,7 +9,7 @@ from emosmc.ablation import grid, one_at_a_time, read_rows, run_ablation, summar
 from emosmc.metrics import Realism
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.toyfaces import render, sample_identity
-from emosmc.training import images_to_tensor
+from emosmc.data import images_to_tensor
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_results_are_deterministic_for_a_seed(pipe, realism, faces, tmp_path):
 
 def test_realism_separates_toy_faces_from_noise(realism):
     """MTCNN was trained on photographs: it finds most toy faces (about 70% of them), never noise."""
-    from emosmc.toyfaces import EMOTIONS
+    from emosmc.labels import EMOTIONS
 
     faces = images_to_tensor(torch.stack([torch.from_numpy(render(sample_identity(300 + i), EMOTIONS[i % 7]))
                                           for i in range(28)]))

@@ -8,8 +8,9 @@ import torch
 
 from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression, verdicts
 from emosmc.toy import toy_faces
-from emosmc.toyfaces import EMOTIONS, face_regions, render, sample_identity
-from emosmc.training import images_to_tensor
+from emosmc.labels import EMOTIONS
+from emosmc.toyfaces import render, sample_identity
+from emosmc.data import images_to_tensor
 
 
 def _faces(n, seed):

@@ -8,7 +8,7 @@ from emosmc.hard_examples import HardExamples, finetune_latent_scorer, hard_loss
 from emosmc.latent_scorer import LatentEmotionScorer
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.toy import toy_faces
-from emosmc.training import images_to_tensor
+from emosmc.data import images_to_tensor
 
 
 def test_hard_loss_is_cross_entropy_for_clear_labels_and_not_the_target_for_unclear_ones():

@@ -1,7 +1,6 @@
 """kaggle/push.py: kernel folders the Kaggle CLI accepts; kaggle/simulate.py: every kernel run with stand-in models."""
 import json
 import os
-import shutil
 import sys
 import zipfile
 from pathlib import Path

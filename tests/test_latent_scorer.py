@@ -6,7 +6,7 @@ from emosmc.latent_scorer import LatentEmotionReward, LatentEmotionScorer, agree
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
 from emosmc.toy import toy_faces
-from emosmc.training import images_to_tensor
+from emosmc.data import images_to_tensor
 
 
 @pytest.fixture(scope="module")

@@ -4,9 +4,11 @@ import torch
 from diffusers import AutoencoderKL, UNet2DModel
 from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
 
-from emosmc.profiles import (DIMA806_ID2LABEL, celebahq_unet_config, get_profile, load_scheduler, load_unet,
+from emosmc.labels import DIMA806_ID2LABEL
+from emosmc.profiles import (celebahq_unet_config, get_profile, load_scheduler, load_unet,
                              load_vae, resolve_profile, scheduler_config)
-from emosmc.scorers import EMOTIONS, EmotionClassifier, PixelEmotionReward, emotion_index
+from emosmc.labels import EMOTIONS, emotion_index
+from emosmc.scorers import EmotionClassifier, PixelEmotionReward
 
 
 def tiny_vit(id2label, favourite=None):

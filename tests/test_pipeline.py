@@ -97,7 +97,7 @@ def test_demo_writes_a_labelled_grid_and_scores_that_agree_with_it(tmp_path):
     import json
 
     from emosmc.cli import demo
-    from emosmc.scorers import EMOTIONS
+    from emosmc.labels import EMOTIONS
 
     summary = demo(tmp_path, n_faces=1, seed=0)
     assert (tmp_path / "demo_grid.png").stat().st_size > 10_000

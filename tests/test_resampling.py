@@ -1,5 +1,4 @@
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -13,7 +12,6 @@ from emosmc.resampling import (
     resample,
     residual,
     stratified,
-    systematic,
 )
 
 SCHEMES = sorted(RESAMPLING_SCHEMES)

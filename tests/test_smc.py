@@ -5,7 +5,8 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from scipy import stats
 
-from emosmc.smc import SMCConfig, SMCSampler, img2img_timesteps, smc_sample
+from emosmc.diffusion import img2img_timesteps
+from emosmc.smc import SMCConfig, SMCSampler, smc_sample
 from emosmc.toy2d import LogisticReward, default_mixture, make_scheduler
 
 MIX = default_mixture()

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from emosmc.profiles import TOY_ASSETS, get_profile
-from emosmc.toyfaces import EMOTIONS, render, sample_identity
-from emosmc.training import images_to_tensor
+from emosmc.labels import EMOTIONS
+from emosmc.toyfaces import render, sample_identity
+from emosmc.data import images_to_tensor
 
 from toy_reference import REF, compute
 

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from emosmc.toyfaces import EMOTIONS, Identity, face_regions, render, sample_identity
+from emosmc.labels import EMOTIONS
+from emosmc.toyfaces import Identity, face_regions, render, sample_identity
 
 
 def test_identity_and_render_are_deterministic():

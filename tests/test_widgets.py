@@ -97,9 +97,10 @@ def test_the_run_button_shows_results_and_errors_instead_of_swallowing_them(pipe
 
 
 def test_a_potential_added_to_the_registry_is_a_choice_everywhere(pipe, gallery, monkeypatch, tmp_path):
-    """Registered once in emosmc.smc.POTENTIALS: SMCConfig, the CLI and the explorer offer it, and it steers."""
+    """Registered once in emosmc.potentials.POTENTIALS: SMCConfig, the CLI and the explorer offer it, and it steers."""
     from emosmc import cli
-    from emosmc.smc import POTENTIALS, Potential, SMCConfig
+    from emosmc.potentials import POTENTIALS, Potential
+    from emosmc.smc import SMCConfig
 
     monkeypatch.setitem(POTENTIALS, "halved", Potential(lambda lam, r, past: 0.5 * lam * r))
     assert SMCConfig(potential="halved").potential == "halved"

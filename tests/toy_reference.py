@@ -15,7 +15,7 @@ REF = Path(__file__).parent / "data" / "toy_reference.json"
 def compute():
     from emosmc.profiles import get_profile
     from emosmc.toyfaces import render, sample_identity
-    from emosmc.training import images_to_tensor
+    from emosmc.data import images_to_tensor
 
     prof = get_profile("toy")
     x = images_to_tensor(torch.stack([torch.from_numpy(render(sample_identity(5), e)) for e in ("happy", "sad")]))

@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .metrics import Realism
-from .scorers import emotion_index
+from .labels import emotion_index
 
 __all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key", "ablation_plot"]
 

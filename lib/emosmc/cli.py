@@ -13,8 +13,9 @@ import torch
 
 from .profiles import CELEBAHQ_EDIT, TOY_EDIT, edit_settings, get_profile, resolve_profile  # noqa: F401
 from .resampling import RESAMPLING_SCHEMES
-from .scorers import EMOTIONS, emotion_index
-from .smc import POTENTIALS, REWARD_ON, SMCConfig
+from .labels import EMOTIONS, emotion_index
+from .potentials import POTENTIALS
+from .smc import REWARD_ON, SMCConfig
 
 def _pipeline(profile):
     from .pipeline import EmotionEditPipeline
@@ -36,9 +37,8 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     import matplotlib
 
     matplotlib.use("Agg")
-    from .pipeline import EmotionEditPipeline
     from .toy import HELDOUT_SEED, toy_faces
-    from .training import images_to_tensor
+    from .data import images_to_tensor
     from .viz import image_grid
 
     out.mkdir(parents=True, exist_ok=True)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["ImageLoadError", "load_image", "ImageFolderDataset", "IMAGE_EXTENSIONS", "to_uint8"]
+__all__ = ["ImageLoadError", "load_image", "ImageFolderDataset", "IMAGE_EXTENSIONS", "to_uint8", "images_to_tensor"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 MIN_SIZE = 16
@@ -140,3 +140,9 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     """``(B, 3, H, W)`` in ``[-1, 1]`` -> ``(B, H, W, 3)`` uint8."""
     x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte()
     return x.permute(0, 2, 3, 1).numpy()
+
+
+def images_to_tensor(images_uint8) -> torch.Tensor:
+    """``(B, H, W, 3)`` uint8 (numpy or torch) -> ``(B, 3, H, W)`` float in ``[-1, 1]``."""
+    x = torch.as_tensor(images_uint8)
+    return x.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)

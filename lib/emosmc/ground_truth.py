@@ -36,7 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .toyfaces import EMOTIONS, Identity, face_regions, render
+from .labels import EMOTIONS
+from .toyfaces import Identity, face_regions, render
 
 __all__ = ["INTENSITIES", "UNCLEAR", "GroundTruth", "expression_renders", "expression_distances", "true_expression",
            "counterfactual_distance", "identity_kept", "colour_masks", "verdicts"]

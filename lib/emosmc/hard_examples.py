@@ -26,8 +26,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .ground_truth import true_expression
-from .smc import predict_x0
-from .toyfaces import EMOTIONS, Identity
+from .diffusion import predict_x0
+from .labels import EMOTIONS
+from .toyfaces import Identity
 
 __all__ = ["HardExamples", "mine", "finetune_latent_scorer", "finetune_classifier", "hard_loss"]
 

@@ -23,8 +23,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from tqdm.auto import tqdm
 
-from .scorers import emotion_index
-from .toyfaces import EMOTIONS
+from .labels import EMOTIONS, emotion_index
 
 __all__ = ["LatentEmotionScorer", "LatentEmotionReward", "distill_latent_scorer", "agreement"]
 
@@ -102,7 +101,7 @@ class LatentEmotionReward:
 
 
 def _teacher_batch(z0, t, vae, classifier, unet, scheduler, generator):
-    from .smc import predict_x0
+    from .diffusion import predict_x0
 
     dev = next(unet.parameters()).device
     noise = torch.randn(z0.shape, generator=generator).to(dev)

@@ -21,7 +21,8 @@ import torch
 
 from .data import load_image
 from .profiles import Profile, get_profile, load_classifier, load_scheduler, load_unet, load_vae
-from .scorers import EMOTIONS, EmotionClassifier, PixelEmotionReward, emotion_index
+from .labels import EMOTIONS, emotion_index
+from .scorers import EmotionClassifier, PixelEmotionReward
 from .smc import SMCConfig, SMCResult, SMCSampler
 
 __all__ = ["EmotionEditPipeline", "EmotionEditOutput"]

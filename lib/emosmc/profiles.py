@@ -13,6 +13,7 @@ from typing import Optional, Union
 
 import torch
 
+from .labels import DIMA806_ID2LABEL
 from .places import (CELEBAHQ_DATASET, find_celebahq_images, find_latent_scorer, find_trained_unet,  # noqa: F401
                      kaggle_input, work_dir)
 
@@ -35,15 +36,12 @@ __all__ = [
     "sd_vae_config",
     "toy_classifier",
     "toy_judge",
-    "DIMA806_ID2LABEL",
     "device",
     "set_seed",
 ]
 
 TOY_ASSETS = Path(__file__).parent / "assets" / "toy"
 
-# The label order of dima806/facial_emotions_image_detection's config (not alphabetical).
-DIMA806_ID2LABEL = {0: "sad", 1: "disgust", 2: "angry", 3: "neutral", 4: "fear", 5: "surprise", 6: "happy"}
 
 
 def device(prefer: Optional[str] = None) -> torch.device:

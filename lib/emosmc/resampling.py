@@ -33,6 +33,7 @@ __all__ = [
     "stratified",
     "residual",
     "offspring_counts",
+    "gather_rows",
 ]
 
 
@@ -209,3 +210,9 @@ def offspring_counts(A: torch.Tensor, N: int) -> torch.Tensor:
     """How many children each of the N particles has, ``(B, N)``."""
     counts = torch.zeros(A.shape[0], N, dtype=torch.long, device=A.device)
     return counts.scatter_add_(1, A, torch.ones_like(A))
+
+
+def gather_rows(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+    """Rows of ``x`` (B, N, ...) picked by ancestor indices ``A`` (B, M)."""
+    idx = A.view(*A.shape, *([1] * (x.dim() - 2))).expand(*A.shape, *x.shape[2:])
+    return torch.gather(x, 1, idx)

@@ -15,17 +15,9 @@ from typing import List, Sequence, Union
 import torch
 import torch.nn.functional as F
 
-from .toyfaces import EMOTIONS
+from .labels import EMOTIONS, emotion_index
 
-__all__ = ["EMOTIONS", "EmotionClassifier", "emotion_index", "PixelEmotionReward", "score_dataset", "score_noisy_latents"]
-
-
-def emotion_index(name: str) -> int:
-    """Canonical index of an emotion name; an unknown name lists the valid ones."""
-    key = str(name).strip().lower()
-    if key not in EMOTIONS:
-        raise ValueError(f"unknown emotion {name!r}; valid targets are {', '.join(EMOTIONS)}")
-    return EMOTIONS.index(key)
+__all__ = ["EmotionClassifier", "PixelEmotionReward", "score_dataset", "score_noisy_latents"]
 
 
 class EmotionClassifier(torch.nn.Module):
@@ -153,7 +145,7 @@ def score_noisy_latents(vae, unet, scheduler, classifier: EmotionClassifier, lat
     the (scaled) ``latents`` to ``t`` and score (a) the decoded noisy latent -- what the report's
     Algorithm 1 scores -- and (b) the decoded x0 prediction of ``unet`` -- what reward-on-x0 scores.
     Returns per-timestep mean probability of ``labels`` and accuracy for both."""
-    from .smc import predict_x0
+    from .diffusion import predict_x0
 
     dev = next(unet.parameters()).device
     sf = vae.config.scaling_factor

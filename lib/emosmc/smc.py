@@ -2,38 +2,22 @@ r"""Feynman-Kac (SMC) steering of a diffusion sampler.
 
 A population of N particles follows the model's reverse diffusion. Every
 ``resample_interval`` steps each particle is scored by a reward ``r`` (for
-emotion editing: the log-probability of the target emotion), given a potential
-``G``, and the population is resampled in proportion to its weights. The
-sampler works with any diffusers scheduler, any epsilon (or v / sample)
-prediction model and any reward, on tensors of any shape: the same code runs the
-2-D toy of :mod:`emosmc.toy2d` and the latent face editor.
+emotion editing: the log-probability of the target emotion), weighted by a
+potential (:mod:`emosmc.potentials`), and the population is resampled in
+proportion to its weights (:mod:`emosmc.resampling`). The sampler works with any
+diffusers scheduler, any epsilon (or v / sample) prediction model and any reward,
+on tensors of any shape: the same code runs the 2-D toy of :mod:`emosmc.toy2d`
+and the latent face editor.
 
-Potentials (``lambda`` is ``guidance_scale``; ``r_k`` the reward of a particle at
-the k-th evaluation, ``r_K`` at the end of sampling on the clean output)
-
-* ``paper`` -- Algorithm 1 of Paing & Rochas (2025): ``G_k = exp(lambda r_k)``,
-  i.e. ``w = p(target)^gamma`` at every resampling step, and again at the end.
-  It does *not* target a fixed distribution: after K resamplings a lineage has
-  been multiplied by ``p^(K gamma)``, so the population over-concentrates.
-* ``immediate`` -- ``G_k = exp(lambda r_k)`` (Singhal et al. 2025).
-* ``difference`` -- ``G_k = exp(lambda (r_k - r_{k-1}))`` with ``r_0 = 0``:
-  the product telescopes to ``exp(lambda r_K)``.
-* ``max`` -- ``G_k = exp(lambda max_{j<=k} r_j)``.
-* ``sum`` -- ``G_k = exp(lambda sum_{j<=k} r_j)``.
-
-For every potential except ``paper`` the last weighting is the *correction*
-``G_K = exp(lambda r_K) / prod_{k<K} G_k`` (the product taken along the particle's
-ancestral line), so the product of all potentials along any path is exactly
-``exp(lambda r_K)`` and the weighted final particles target
-
-.. math:: \pi(x) \propto p_\text{model}(x)\, \exp(\lambda\, r(x)).
-
-With ``r = log p(target | x)`` that is ``p_model(x) p(target | x)^lambda``.
+One step of :class:`SMCSampler` (``next(sampler)``): predict (one model call), then
+every ``resample_interval`` steps reweight and maybe resample, then move (the
+scheduler's ancestral step); after the last move, the final weighting on the clean
+output.
 
 Where the reward is computed: ``reward_on="xt"`` scores the noisy state itself
 (what the report does: it decodes the noisy latent); ``reward_on="x0"`` scores
-the scheduler's prediction of the clean sample from the same UNet evaluation
-(``pred_original_sample``, Singhal et al.), which costs no extra UNet call.
+the scheduler's prediction of the clean sample from the same model evaluation
+(``pred_original_sample``, Singhal et al.), which costs no extra model call.
 
 Resampling happens at every evaluation step, or -- when ``ess_threshold`` is set
 -- only when ``ESS < ess_threshold * N``; weights are carried forward otherwise.
@@ -49,54 +33,21 @@ particle has zero weight (e.g. all classifier probabilities are exactly 0 with
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence
 
 import torch
 from diffusers.utils.torch_utils import randn_tensor
 
-from .resampling import RESAMPLING_SCHEMES, LogWeights, resample
+from .diffusion import img2img_timesteps, predict_x0  # noqa: F401  (part of the engine's API)
+from .potentials import POTENTIALS, LineageRewards, Potential, finite as _finite  # noqa: F401
+from .resampling import RESAMPLING_SCHEMES, LogWeights, gather_rows as _gather, resample
+from .smc_result import SMCResult, SMCState, StepTrace
 
 __all__ = ["SMCConfig", "SMCSampler", "SMCState", "SMCResult", "StepTrace", "POTENTIALS", "Potential", "smc_sample"]
 
 REWARD_ON = ("xt", "x0")
 
-
-@dataclass
-class LineageRewards:
-    """What a potential may know of a particle's past, along its ancestral line: the previous
-    reward, the running max and the running sum (each ``(B, N)``)."""
-
-    prev: torch.Tensor
-    max: torch.Tensor
-    sum: torch.Tensor
-
-    def update(self, r: torch.Tensor) -> "LineageRewards":
-        return LineageRewards(r, torch.maximum(self.max, r), self.sum + r)
-
-    def gather(self, ancestors: torch.Tensor) -> "LineageRewards":
-        return LineageRewards(*(_gather(v, ancestors) for v in (self.prev, self.max, self.sum)))
-
-
-@dataclass(frozen=True)
-class Potential:
-    """A potential ``G_k``: ``log_G(lam, r, past) -> (B, N)`` log-potential of the rewards ``r`` at an
-    intermediate evaluation. ``corrected``: the last weighting divides out every earlier potential,
-    so the weighted final particles target ``p_model exp(lam r)`` (every potential here but ``paper``)."""
-
-    log_G: Callable[[float, torch.Tensor, "LineageRewards"], torch.Tensor]
-    corrected: bool = True
-    doc: str = ""
-
-
-# The registry: a potential added here is a choice of SMCConfig, the CLI and the explorer.
-POTENTIALS = {
-    "paper": Potential(lambda lam, r, past: lam * r, corrected=False, doc="Algorithm 1: p^gamma at every step"),
-    "immediate": Potential(lambda lam, r, past: lam * r, doc="exp(lam r_k)"),
-    "difference": Potential(lambda lam, r, past: lam * (r - _finite(past.prev)), doc="exp(lam (r_k - r_{k-1}))"),
-    "max": Potential(lambda lam, r, past: lam * torch.maximum(past.max, r), doc="exp(lam max_j r_j)"),
-    "sum": Potential(lambda lam, r, past: lam * (_finite(past.sum) + r), doc="exp(lam sum_j r_j)"),
-}
 
 # model(x: (M, *shape), t: scalar tensor) -> model output (M, *shape)
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -145,123 +96,6 @@ class SMCConfig:
             raise ValueError(f"reward_transform must be None or 'log', got {self.reward_transform!r}")
         if not math.isfinite(self.guidance_scale):
             raise ValueError(f"guidance_scale must be finite, got {self.guidance_scale}")
-
-
-@dataclass
-class StepTrace:
-    """What happened at one reverse step (all tensors on the CPU, small)."""
-
-    step: int
-    timestep: int
-    ess: torch.Tensor  # (B,) ESS of the weights after this step's reweighting (before resampling)
-    rewards: Optional[torch.Tensor] = None  # (B, N) when the reward was evaluated at this step
-    ancestors: Optional[torch.Tensor] = None  # (B, N) when any row resampled
-    resampled: Optional[torch.Tensor] = None  # (B,) bool
-
-
-@dataclass
-class SMCState:
-    """The population after a reverse step; yielded by iterating an :class:`SMCSampler`."""
-
-    step: int
-    timestep: int
-    x: torch.Tensor  # (B, N, *shape) particles after the step
-    x0_pred: torch.Tensor  # (B, N, *shape) prediction of the clean sample at this step
-    log_weights: torch.Tensor  # (B, N)
-    trace: StepTrace
-    done: bool = False
-
-    @property
-    def weights(self) -> torch.Tensor:
-        return LogWeights(self.log_weights).W
-
-
-@dataclass
-class SMCResult:
-    """Final population of a steering run."""
-
-    particles: torch.Tensor  # (B, N, *shape)
-    log_weights: torch.Tensor  # (B, N) final log-weights (target-correct for all but `paper`)
-    rewards: torch.Tensor  # (B, N) reward of the final particles
-    best_index: torch.Tensor  # (B,) particle with the highest final reward
-    trace: List[StepTrace] = field(default_factory=list)
-    timesteps: Optional[torch.Tensor] = None
-    num_model_evals: int = 0
-    num_reward_evals: int = 0
-
-    @property
-    def best(self) -> torch.Tensor:
-        """``(B, *shape)``: the particle with the highest final reward in each row."""
-        return self.particles[torch.arange(self.particles.shape[0]), self.best_index]
-
-    @property
-    def weights(self) -> torch.Tensor:
-        return LogWeights(self.log_weights).W
-
-    @property
-    def ess(self) -> torch.Tensor:
-        return LogWeights(self.log_weights).ess
-
-    def ess_curve(self) -> torch.Tensor:
-        """``(K, B)`` ESS after each step's reweighting."""
-        return torch.stack([s.ess for s in self.trace])
-
-    def genealogy(self) -> torch.Tensor:
-        """``(K + 1, B, N)``: entry ``[k, b, n]`` is the index, at step k, of the ancestor of
-        final particle n of row b (``[K]`` is the identity). Lines that merge have coalesced."""
-        B, N = self.log_weights.shape
-        line = torch.arange(N).expand(B, N).clone()
-        lines = [line]
-        for s in reversed(self.trace):
-            if s.ancestors is not None:
-                line = torch.gather(s.ancestors, 1, line)
-            lines.append(line)
-        return torch.stack(lines[::-1])
-
-    def resampled_draws(self, generator: Optional[torch.Generator] = None, scheme: str = "multinomial"):
-        """``(B, N, *shape)`` equally weighted draws from the final weighted population."""
-        A = resample(scheme, self.weights, generator=generator).to(self.particles.device)
-        return _gather(self.particles, A)
-
-
-def _gather(x: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
-    """Rows of ``x`` (B, N, ...) picked by ancestor indices ``A`` (B, M)."""
-    idx = A.view(*A.shape, *([1] * (x.dim() - 2))).expand(*A.shape, *x.shape[2:])
-    return torch.gather(x, 1, idx)
-
-
-def _finite(x: torch.Tensor) -> torch.Tensor:
-    """History of a particle the reward had ruled out (-inf) counts as 0 for later potentials."""
-    return torch.where(torch.isneginf(x), torch.zeros_like(x), x)
-
-
-def predict_x0(scheduler, model_output: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:
-    """The clean-sample prediction of a DDPM-family scheduler (its ``pred_original_sample``); ``t`` is
-    one timestep or one per batch row."""
-    t = torch.as_tensor(t, device=x.device).long()
-    a = scheduler.alphas_cumprod.to(device=x.device, dtype=x.dtype)[t]
-    if a.dim():
-        a = a.view(-1, *([1] * (x.dim() - 1)))
-    kind = scheduler.config.prediction_type
-    if kind == "epsilon":
-        return (x - (1 - a).sqrt() * model_output) / a.sqrt()
-    if kind == "v_prediction":
-        return a.sqrt() * x - (1 - a).sqrt() * model_output
-    if kind == "sample":
-        return model_output
-    raise ValueError(f"unsupported prediction_type {kind!r}")
-
-
-def img2img_timesteps(scheduler, num_inference_steps: int, noise_strength: float) -> torch.Tensor:
-    """The reverse timesteps that remain after noising to ``noise_strength`` (diffusers' img2img rule:
-    ``int(num_inference_steps * noise_strength)`` steps, e.g. 57 for 250 steps at 0.23)."""
-    scheduler.set_timesteps(num_inference_steps)
-    n = min(int(num_inference_steps * noise_strength), num_inference_steps)
-    if n < 1:
-        raise ValueError(
-            f"noise_strength={noise_strength} with {num_inference_steps} steps leaves no reverse step"
-        )
-    return scheduler.timesteps[num_inference_steps - n :]
 
 
 class SMCSampler(Iterator[SMCState]):

@@ -20,7 +20,8 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
-from .toyfaces import EMOTIONS, Identity, render, sample_identity
+from .labels import EMOTIONS
+from .toyfaces import Identity, render, sample_identity
 
 __all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
 
@@ -88,9 +89,10 @@ def _labels_for(model, canonical: torch.Tensor) -> torch.Tensor:
 def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = True, hard_rounds: int = 0) -> dict:
     from diffusers import AutoencoderKL, UNet2DModel
 
-    from .profiles import scheduler_config, toy_classifier, toy_judge, toy_unet_config, toy_vae_config, load_scheduler
+    from .profiles import toy_classifier, toy_judge, toy_unet_config, toy_vae_config, load_scheduler
     from .scorers import EmotionClassifier
-    from .training import images_to_tensor, latent_scaling_factor, train_classifier, train_unet, train_vae, wandb_logger
+    from .data import images_to_tensor
+    from .training import latent_scaling_factor, train_classifier, train_toy_unet, train_vae, wandb_logger
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +167,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         unet = UNet2DModel(**toy_unet_config())
         sch = load_scheduler()
         steps = max(50, int(4000 * scale))
-        _, ema = train_unet(unet, lat, sch, steps=steps, seed=seed, progress=progress, log=log)
+        _, ema = train_toy_unet(unet, lat, sch, steps=steps, seed=seed, progress=progress, log=log)
         ema.save_pretrained(out / "unet")
         sch.save_pretrained(out / "unet")
         return {"steps": steps, "latent_std": float(lat.std())}
@@ -176,7 +178,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         lat = cached_latents(seed + 3)
         unet = UNet2DModel.from_pretrained(out / "unet")
         steps = max(50, int(4000 * scale))
-        _, ema = train_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, seed=seed + 3, progress=progress,
+        _, ema = train_toy_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, seed=seed + 3, progress=progress,
                             log=log, ema_warmup=False, decay_lr=True)
         ema.save_pretrained(out / "unet")
         return {"steps": steps}
@@ -206,7 +208,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         unet = UNet2DModel.from_pretrained(out / "unet")
         steps = max(50, int(12000 * scale))
         lat = torch.cat([cached_latents(seed + 5), cached_latents(seed + 6)])
-        _, ema = train_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, ema_decay=0.9995, seed=seed + 5,
+        _, ema = train_toy_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, ema_decay=0.9995, seed=seed + 5,
                             progress=progress, log=log, ema_warmup=False, decay_lr=True)
         ema.save_pretrained(out / "unet")
         return {"steps": steps}
@@ -223,7 +225,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         with torch.no_grad():
             lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in images_to_tensor(im).split(256)])
         steps = max(50, int(3000 * scale))
-        _, ema = train_unet(unet, lat * vae.config.scaling_factor, load_scheduler(), steps=steps, lr=2e-4,
+        _, ema = train_toy_unet(unet, lat * vae.config.scaling_factor, load_scheduler(), steps=steps, lr=2e-4,
                             ema_decay=0.9995, seed=seed + 8, progress=progress, log=log, ema_warmup=False,
                             decay_lr=True)
         ema.save_pretrained(out / "unet")

@@ -22,8 +22,9 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .labels import EMOTIONS
+
 __all__ = [
-    "EMOTIONS",
     "Identity",
     "sample_identity",
     "render",
@@ -33,9 +34,6 @@ __all__ = [
     "add_bad_files",
 ]
 
-# The label names of dima806/facial_emotions_image_detection (sorted here; its own
-# id2label order differs, so labels are always mapped by name).
-EMOTIONS: Tuple[str, ...] = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 
 HAIR_STYLES = ("short", "long", "bob", "spiky", "bald")
 

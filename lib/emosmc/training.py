@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["wandb_logger", "kaggle_secret", "train_classifier", "train_vae", "train_unet", "latent_scaling_factor",
-           "images_to_tensor"]
+__all__ = ["wandb_logger", "kaggle_secret", "train_classifier", "train_vae", "train_toy_unet", "latent_scaling_factor"]
 
 LogFn = Callable[[dict, int], None]
 
@@ -61,12 +60,6 @@ def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Op
 
     log.run = run  # type: ignore[attr-defined]
     return log
-
-
-def images_to_tensor(images_uint8) -> torch.Tensor:
-    """``(B, H, W, 3)`` uint8 (numpy or torch) -> ``(B, 3, H, W)`` float in ``[-1, 1]``."""
-    x = torch.as_tensor(images_uint8)
-    return x.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
 def _batches(n: int, batch_size: int, steps: int, generator: torch.Generator):
@@ -149,7 +142,7 @@ def latent_scaling_factor(vae, images: torch.Tensor, batch_size: int = 256, seed
     return float(1.0 / z.std())
 
 
-def train_unet(unet, latents: torch.Tensor, scheduler, steps: int = 4000, batch_size: int = 64, lr: float = 5e-4,
+def train_toy_unet(unet, latents: torch.Tensor, scheduler, steps: int = 4000, batch_size: int = 64, lr: float = 5e-4,
                ema_decay: float = 0.999, seed: int = 0, progress: bool = True, log: LogFn = _nolog,
                ema_warmup: bool = True, decay_lr: bool = False):
     """Epsilon-prediction MSE on cached (scaled) latents; returns ``(unet, ema_unet)``.

@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["UNetTrainingConfig", "TrainingRun", "train_unet", "latest_checkpoint", "denoise", "launch"]
+from .diffusion import denoise
+
+__all__ = ["UNetTrainingConfig", "TrainingRun", "train_unet", "latest_checkpoint", "launch"]
 
 
 @dataclass
@@ -101,27 +103,6 @@ def _step_generator(seed: int, step: int, rank: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def denoise(unet, scheduler, latents: torch.Tensor, num_inference_steps: int = 50, strength: float = 1.0,
-            generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Unguided ancestral sampling: from pure noise (``strength=1``, ``latents`` only gives the shape)
-    or img2img from ``latents`` noised to ``strength``."""
-    from .smc import img2img_timesteps
-
-    dev = next(unet.parameters()).device
-    if strength >= 1.0:
-        scheduler.set_timesteps(num_inference_steps)
-        ts = scheduler.timesteps
-        z = torch.randn(latents.shape, generator=generator).to(dev)
-    else:
-        ts = img2img_timesteps(scheduler, num_inference_steps, strength)
-        noise = torch.randn(latents.shape, generator=generator).to(dev)
-        z = scheduler.add_noise(latents.to(dev), noise, ts[:1].repeat(len(latents)))
-    for t in ts:
-        eps = unet(z, t.to(dev)).sample
-        z = scheduler.step(eps, t, z, generator=generator).prev_sample
-    return z
-
-
 def _grid_png(images: torch.Tensor, path: Path, ncols: int = 8):
     from PIL import Image
 

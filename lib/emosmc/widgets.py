@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 
 import torch
 
-from .scorers import EMOTIONS, emotion_index
+from .labels import EMOTIONS, emotion_index
 
 __all__ = ["ExplorerResult", "Gallery", "explore", "image_from_upload", "explorer", "toy_gallery", "face_gallery"]
 
@@ -87,7 +87,7 @@ def toy_gallery(n: int = 7, seed: int = 10_000) -> Gallery:
     """Held-out toy faces, each identity with a different expression, keyed by a readable name
     (their identities in ``.identities``)."""
     from .toyfaces import render, sample_identity
-    from .training import images_to_tensor
+    from .data import images_to_tensor
 
     out, ids = {}, {}
     for i in range(n):
@@ -117,7 +117,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     gamma = W.FloatSlider(d["guidance_scale"], min=0.0, max=40.0, step=0.5, description="gamma", style=style)
     R = W.IntSlider(d["resample_interval"], 1, 20, description="resample every R", style=style)
     from .resampling import RESAMPLING_SCHEMES
-    from .smc import POTENTIALS  # the registries: a potential or scheme added there appears here
+    from .potentials import POTENTIALS  # the registries: a potential or scheme added there appears here
 
     potential = W.Dropdown(options=list(POTENTIALS), value=d["potential"], description="potential", style=style)
     scheme = W.Dropdown(options=list(RESAMPLING_SCHEMES), value=d["resampling"], description="resampling",
