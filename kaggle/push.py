@@ -24,7 +24,9 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASET = "badasstechie/celebahq-resized-256x256"
+sys.path.insert(0, str(ROOT / "lib"))  # emosmc, installed or not
+from emosmc.places import CELEBAHQ_DATASET as DATASET  # noqa: E402
+
 ACCELERATOR = "NvidiaTeslaT4"  # Kaggle's "GPU T4 x2"; the P100 is retired
 LIB = "emosmc-lib"
 

@@ -21,7 +21,7 @@ import torch
 
 from .data import load_image
 from .profiles import Profile, get_profile, load_classifier, load_scheduler, load_unet, load_vae
-from .labels import EMOTIONS, emotion_index
+from .labels import emotion_index
 from .scorers import EmotionClassifier, PixelEmotionReward
 from .smc import SMCConfig, SMCResult, SMCSampler
 
@@ -223,7 +223,3 @@ class EmotionEditPipeline:
                    noise_strength=noise_strength, guidance_scale=0.0, generator=generator, progress=False)
         B, N = out.latents.shape[:2]
         return self.decode(out.latents.reshape(B * N, *out.latents.shape[2:])).view(B, N, 3, *x.shape[-2:])
-
-    @staticmethod
-    def valid_targets() -> List[str]:
-        return list(EMOTIONS)

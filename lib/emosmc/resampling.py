@@ -104,12 +104,6 @@ class LogWeights:
         """``(B,)`` bool: rows whose weights are exactly equal."""
         return (self.lw == self.lw[:, :1]).all(dim=1) | self.degenerate
 
-    def add(self, delta: torch.Tensor) -> "LogWeights":
-        return LogWeights(self.lw + delta)
-
-    @staticmethod
-    def uniform(B: int, N: int, device=None, dtype=torch.float64) -> "LogWeights":
-        return LogWeights(torch.zeros(B, N, device=device, dtype=dtype))
 
 
 # --------------------------------------------------------------------------

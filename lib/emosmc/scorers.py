@@ -10,7 +10,7 @@ is done in torch on the model's device.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Sequence, Union
+from typing import Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -66,10 +66,6 @@ class EmotionClassifier(torch.nn.Module):
         self.model.save_pretrained(str(path))
         ViTImageProcessor(size={"height": self.size[0], "width": self.size[1]},
                           image_mean=self.mean.flatten().tolist(), image_std=self.std.flatten().tolist()).save_pretrained(str(path))
-
-    @property
-    def labels(self) -> List[str]:
-        return list(EMOTIONS)
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         if images.dim() != 4 or images.shape[1] != 3:

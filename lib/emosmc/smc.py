@@ -57,7 +57,7 @@ RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass
 class SMCConfig:
-    """Settings of one steering run. Defaults are the report's (section 2 of DESIGN.md)."""
+    """Settings of one steering run. Defaults are the report's (N = 20, 250 steps, strength 0.23, gamma 5)."""
 
     num_particles: int = 20
     num_inference_steps: int = 250

@@ -21,11 +21,10 @@ import numpy as np
 import torch
 
 from .labels import EMOTIONS
-from .toyfaces import Identity, render, sample_identity
+from .toyfaces import HELDOUT_SEED, TRAIN_SEED, Identity, render, sample_identity
 
 __all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
 
-TRAIN_SEED, HELDOUT_SEED = 0, 10_000
 FRESH_SEED, FRESH_IDENTITIES = 1, 6000  # the UNet's last stage: identities no other stage sees
 HARD_IDENTITIES = 30  # identities steered per round of hard examples (train-assets --hard-rounds N)
 

@@ -14,6 +14,7 @@ from typing import Dict, List, Optional
 import torch
 
 from .labels import EMOTIONS, emotion_index
+from .toyfaces import HELDOUT_SEED
 
 __all__ = ["ExplorerResult", "Gallery", "explore", "image_from_upload", "explorer", "toy_gallery", "face_gallery"]
 
@@ -83,7 +84,7 @@ def image_from_upload(content: bytes, name: str, size: int, notes: Optional[List
         return load_image(path, size, notes)
 
 
-def toy_gallery(n: int = 7, seed: int = 10_000) -> Gallery:
+def toy_gallery(n: int = 7, seed: int = HELDOUT_SEED) -> Gallery:
     """Held-out toy faces, each identity with a different expression, keyed by a readable name
     (their identities in ``.identities``)."""
     from .toyfaces import render, sample_identity
@@ -174,7 +175,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     return ui
 
 
-def face_gallery(profile, n: int = 7, seed: int = 10_000) -> Gallery:
+def face_gallery(profile, n: int = 7, seed: int = HELDOUT_SEED) -> Gallery:
     """Faces to edit: held-out toy faces in ``toy``; in ``celebahq`` the first ``n`` images of the
     CelebA-HQ folder (or of ``$EMOSMC_SAMPLES``, e.g. ``../shared/data/celebahq-samples/256``)."""
     import os
