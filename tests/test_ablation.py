@@ -7,14 +7,8 @@ import torch
 
 from emosmc.ablation import grid, one_at_a_time, read_rows, run_ablation, summarise
 from emosmc.metrics import Realism
-from emosmc.pipeline import EmotionEditPipeline
 from emosmc.toyfaces import render, sample_identity
 from emosmc.data import images_to_tensor
-
-
-@pytest.fixture(scope="module")
-def pipe():
-    return EmotionEditPipeline.from_profile("toy")
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,7 @@ def test_hard_loss_is_cross_entropy_for_clear_labels_and_not_the_target_for_uncl
     assert float(hard_loss(lp[:1], torch.tensor([-1]), torch.tensor([3]))) < 0.11
 
 
-def test_mine_keeps_every_final_particle_with_its_own_identitys_true_expression():
-    pipe = EmotionEditPipeline.from_profile("toy")
+def test_mine_keeps_every_final_particle_with_its_own_identitys_true_expression(pipe):
     imgs, labels, ids, _ = toy_faces(2, 50_000)
     pick = [0, 7 + 3]  # identity 0 angry, identity 1 happy: each towards its 6 other expressions
     x, lab = images_to_tensor(imgs[pick]), labels[pick]

@@ -51,7 +51,6 @@ def test_distillation_learns_the_teachers_labels(toy, latents):
 
 
 def test_fast_path_decodes_only_the_final_check(toy, latents):
-    prof = get_profile("toy")
     pipe = EmotionEditPipeline(toy["vae"], toy["unet"], toy["scheduler"], toy["classifier"])
     x = pipe.decode(latents[:2])
     kw = dict(num_particles=6, num_inference_steps=10, noise_strength=0.5, generator=torch.Generator().manual_seed(0),

@@ -11,18 +11,6 @@ from emosmc.toyfaces import render, sample_identity
 FAST = ["--num-particles", "2", "--num-inference-steps", "10"]
 
 
-@pytest.fixture(scope="module")
-def pipe():
-    return EmotionEditPipeline.from_profile("toy")
-
-
-@pytest.fixture()
-def face_png(tmp_path):
-    path = tmp_path / "face.png"
-    Image.fromarray(render(sample_identity(42), "sad")).save(path)
-    return path
-
-
 def test_save_and_load_pretrained_give_the_same_edit(pipe, tmp_path, face_png):
     pipe.save_pretrained(tmp_path / "pipe")
     again = EmotionEditPipeline.from_pretrained(tmp_path / "pipe")

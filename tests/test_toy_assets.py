@@ -40,16 +40,13 @@ def test_classifier_and_judge_read_expressions_by_name():
         assert (judge(x).argmax(-1) == y).float().mean() >= 0.9
 
 
-def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not():
+def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not(pipe):
     """Reduced steering check judged by the toy world's ground truth, not by a classifier: 3 new
     identities x 4 targets, 8 particles, the toy edit settings. Most SMC edits must truly show their
     target; unguided img2img at the same strength (which also changes faces) must rarely hit it.
     Measured: 10 of 12 and 0 of 12."""
     from emosmc.profiles import TOY_EDIT
     from emosmc.ground_truth import true_expression
-    from emosmc.pipeline import EmotionEditPipeline
-
-    pipe = EmotionEditPipeline.from_profile("toy")
     ident = [sample_identity(40_000 + i) for i in range(3)]  # a seed no model was trained or tuned on
     targets = ["happy", "sad", "surprise", "angry"] * 3
     src = images_to_tensor(torch.stack([torch.from_numpy(render(i, "neutral")) for i in ident]))

@@ -13,11 +13,6 @@ from emosmc.widgets import explore, explorer, image_from_upload, toy_gallery
 
 
 @pytest.fixture(scope="module")
-def pipe():
-    return EmotionEditPipeline.from_profile("toy")
-
-
-@pytest.fixture(scope="module")
 def gallery():
     return toy_gallery(3)
 
@@ -121,7 +116,6 @@ def test_steering_defaults_are_declared_once(pipe, gallery):
     import inspect
     from dataclasses import asdict, fields
 
-    from emosmc.pipeline import EmotionEditPipeline
     from emosmc.profiles import TOY_EDIT, edit_settings
     from emosmc.smc import SMCConfig
 

@@ -21,6 +21,7 @@ the scheduler's prediction of the clean sample from the same model evaluation
 
 Resampling happens at every evaluation step, or -- when ``ess_threshold`` is set
 -- only when ``ESS < ess_threshold * N``; weights are carried forward otherwise.
+``ess_threshold=0`` evaluates the reward and weights the particles but never resamples.
 A resampling step whose weights are exactly uniform is skipped (it could only
 shuffle the particles), which is why ``guidance_scale=0`` reproduces the
 unguided sampler exactly for the same generator.
@@ -88,8 +89,8 @@ class SMCConfig:
             raise ValueError(f"noise_strength must be in (0, 1], got {self.noise_strength}")
         if self.resample_interval < 1:
             raise ValueError(f"resample_interval must be >= 1, got {self.resample_interval}")
-        if self.ess_threshold is not None and not 0.0 < self.ess_threshold <= 1.0:
-            raise ValueError(f"ess_threshold must be in (0, 1] or None, got {self.ess_threshold}")
+        if self.ess_threshold is not None and not 0.0 <= self.ess_threshold <= 1.0:
+            raise ValueError(f"ess_threshold must be in [0, 1] (0: never resample) or None, got {self.ess_threshold}")
         if not 0.0 <= self.leash < 1.0:
             raise ValueError(f"leash must be in [0, 1), got {self.leash}")
         if self.reward_transform not in (None, "log"):
