@@ -208,8 +208,8 @@ def toy_quality(n_faces):
     from emosmc.ground_truth import true_expression
     from emosmc.metrics import identity_distance
     from emosmc.profiles import get_profile
-    from emosmc.toy import toy_faces
-    from emosmc.toyfaces import HELDOUT_SEED
+    from emosmc.toy.assets import toy_faces
+    from emosmc.toy.faces import HELDOUT_SEED
     from emosmc.labels import EMOTIONS
     from emosmc.data import images_to_tensor
 

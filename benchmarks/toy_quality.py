@@ -34,8 +34,8 @@ from emosmc.ground_truth import counterfactual_distance, identity_kept, true_exp
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
-from emosmc.toy import toy_faces
-from emosmc.toyfaces import HELDOUT_SEED
+from emosmc.toy.assets import toy_faces
+from emosmc.toy.faces import HELDOUT_SEED
 from emosmc.labels import EMOTIONS
 from emosmc.data import images_to_tensor
 

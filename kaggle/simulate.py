@@ -108,7 +108,7 @@ def stand_in_photos(folder: Path, n: int, photos: Path = None) -> int:
     from PIL import Image
 
     from emosmc.labels import EMOTIONS
-    from emosmc.toyfaces import render, sample_identity
+    from emosmc.toy.faces import render, sample_identity
 
     d = folder / "celeba_hq_256"
     d.mkdir(parents=True)

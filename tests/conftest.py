@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.toyfaces import render, sample_identity
+from emosmc.toy.faces import render, sample_identity
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import torch
 
 from emosmc.ablation import grid, one_at_a_time, read_rows, run_ablation, summarise
 from emosmc.metrics import Realism
-from emosmc.toyfaces import render, sample_identity
+from emosmc.toy.faces import render, sample_identity
 from emosmc.data import images_to_tensor
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression, verdicts
-from emosmc.toy import toy_faces
+from emosmc.toy.assets import toy_faces
 from emosmc.labels import EMOTIONS
-from emosmc.toyfaces import render, sample_identity
+from emosmc.toy.faces import render, sample_identity
 from emosmc.data import images_to_tensor
 
 

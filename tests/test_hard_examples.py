@@ -7,7 +7,7 @@ from emosmc.ground_truth import true_expression
 from emosmc.hard_examples import HardExamples, finetune_latent_scorer, hard_loss, mine
 from emosmc.latent_scorer import LatentEmotionScorer
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.toy import toy_faces
+from emosmc.toy.assets import toy_faces
 from emosmc.data import images_to_tensor
 
 

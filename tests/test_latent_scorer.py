@@ -5,7 +5,7 @@ import torch
 from emosmc.latent_scorer import LatentEmotionReward, LatentEmotionScorer, agreement, distill_latent_scorer
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
-from emosmc.toy import toy_faces
+from emosmc.toy.assets import toy_faces
 from emosmc.data import images_to_tensor
 
 

@@ -6,7 +6,7 @@ from PIL import Image
 
 from emosmc.cli import main
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.toyfaces import render, sample_identity
+from emosmc.toy.faces import render, sample_identity
 
 FAST = ["--num-particles", "2", "--num-inference-steps", "10"]
 

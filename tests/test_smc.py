@@ -7,7 +7,7 @@ from scipy import stats
 
 from emosmc.diffusion import img2img_timesteps
 from emosmc.smc import SMCConfig, SMCSampler, smc_sample
-from emosmc.toy2d import LogisticReward, default_mixture, make_scheduler
+from emosmc.toy.mixture2d import LogisticReward, default_mixture, make_scheduler
 
 MIX = default_mixture()
 REWARD = LogisticReward()

@@ -6,7 +6,7 @@ import torch
 
 from emosmc.profiles import TOY_ASSETS, get_profile
 from emosmc.labels import EMOTIONS
-from emosmc.toyfaces import render, sample_identity
+from emosmc.toy.faces import render, sample_identity
 from emosmc.data import images_to_tensor
 
 from toy_reference import REF, compute

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from emosmc.labels import EMOTIONS
-from emosmc.toyfaces import Identity, face_regions, render, sample_identity
+from emosmc.toy.faces import Identity, face_regions, render, sample_identity
 
 
 def test_identity_and_render_are_deterministic():

@@ -14,7 +14,7 @@ REF = Path(__file__).parent / "data" / "toy_reference.json"
 @torch.no_grad()
 def compute():
     from emosmc.profiles import get_profile
-    from emosmc.toyfaces import render, sample_identity
+    from emosmc.toy.faces import render, sample_identity
     from emosmc.data import images_to_tensor
 
     prof = get_profile("toy")

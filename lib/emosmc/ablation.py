@@ -90,7 +90,7 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     """Run every config on every image (one batched pipeline call per config) and append the rows to
     ``csv_path``; pairs already there are skipped. Returns all rows of the CSV. ``realism`` defaults
     to :class:`Realism`; ``judge`` (optional) is a second classifier returning ``(B, 7)`` probabilities;
-    ``identities`` (toy world: one :class:`emosmc.toyfaces.Identity` per image) adds ``true_flip``,
+    ``identities`` (toy world: one :class:`emosmc.toy.faces.Identity` per image) adds ``true_flip``,
     1 when the edit truly shows the target (:func:`emosmc.ground_truth.true_expression`)."""
     if len(images) != len(image_ids):
         raise ValueError(f"{len(images)} images but {len(image_ids)} ids")

@@ -37,8 +37,8 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     import matplotlib
 
     matplotlib.use("Agg")
-    from .toy import toy_faces
-    from .toyfaces import HELDOUT_SEED
+    from .toy.assets import toy_faces
+    from .toy.faces import HELDOUT_SEED
     from .data import images_to_tensor
     from .viz import image_grid
 

@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from .labels import EMOTIONS
-from .toyfaces import Identity, face_regions, render
+from .toy.faces import Identity, face_regions, render
 
 __all__ = ["INTENSITIES", "UNCLEAR", "GroundTruth", "expression_renders", "expression_distances", "true_expression",
            "counterfactual_distance", "identity_kept", "colour_masks", "verdicts"]
@@ -76,7 +76,7 @@ def _parts(identity: Identity, size: int) -> torch.Tensor:
     yy, xx = np.mgrid[0:size, 0:size] + 0.5
     u = (xx - size * (0.5 + identity.dx)) / (size * identity.face_width)
     v = (yy - size * (0.53 + identity.dy)) / (size * identity.face_height)
-    eyes = (np.abs(u) < 0.95) & (v > -0.62) & (v < 0.05)  # the parts of toyfaces.face_regions
+    eyes = (np.abs(u) < 0.95) & (v > -0.62) & (v < 0.05)  # the parts of toy.faces.face_regions
     mouth = (np.abs(u) < 0.75) & (v > 0.28) & (v < 0.85)
     m = torch.from_numpy(np.stack([eyes, mouth])).float()[:, None]
     return (F.max_pool2d(m, 3, 1, 1)[:, 0] > 0).float()

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from .ground_truth import true_expression
 from .diffusion import predict_x0
 from .labels import EMOTIONS
-from .toyfaces import Identity
+from .toy.faces import Identity
 
 __all__ = ["HardExamples", "mine", "finetune_latent_scorer", "finetune_classifier", "hard_loss"]
 

@@ -52,7 +52,7 @@ class _Block(torch.nn.Module):
 
 class LatentEmotionScorer(ModelMixin, ConfigMixin):
     """A small time-conditioned CNN: ``(B, C, h, w)`` scaled latents and ``(B,)`` timesteps ->
-    ``(B, 7)`` logits in the canonical order :data:`emosmc.toyfaces.EMOTIONS`."""
+    ``(B, 7)`` logits in the canonical order :data:`emosmc.labels.EMOTIONS`."""
 
     @register_to_config
     def __init__(self, in_channels: int = 4, sample_size: int = 16, block_channels: Sequence[int] = (32, 64, 128),

@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from .toyfaces import Identity, face_regions
+from .toy.faces import Identity, face_regions
 
 __all__ = ["psnr", "accuracy", "identity_distance", "target_accuracy", "Realism", "no_face_warnings"]
 

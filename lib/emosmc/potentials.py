@@ -24,7 +24,7 @@ ancestral line), so the product of all potentials along any path is exactly
 
 With ``r = log p(target | x)`` that is ``p_model(x) p(target | x)^lambda``.
 
-What the tests check (``tests/test_smc.py``, the analytic 2-D target of :mod:`emosmc.toy2d`): without
+What the tests check (``tests/test_smc.py``, the analytic 2-D target of :mod:`emosmc.toy.mixture2d`): without
 resampling, the final log-weight of every corrected potential equals ``lambda r_K`` exactly; with
 ``difference`` on x0 predictions, N = 2000 and adaptive resampling, the weighted population's mode
 masses match the exact tilted target. That the corrected potentials target ``pi`` holds as N grows;

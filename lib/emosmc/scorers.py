@@ -3,7 +3,7 @@
 The real classifier (``dima806/facial_emotions_image_detection``) lists its seven
 labels in a non-alphabetical ``id2label`` order; the toy classifiers use yet
 other orders. :class:`EmotionClassifier` always returns probabilities in the
-canonical order :data:`emosmc.toyfaces.EMOTIONS`, so index 3 is ``happy`` for
+canonical order :data:`emosmc.labels.EMOTIONS`, so index 3 is ``happy`` for
 every model. Preprocessing (resize, mean/std of the model's own image processor)
 is done in torch on the model's device.
 """

@@ -6,7 +6,7 @@ emotion editing: the log-probability of the target emotion), weighted by a
 potential (:mod:`emosmc.potentials`), and the population is resampled in
 proportion to its weights (:mod:`emosmc.resampling`). The sampler works with any
 diffusers scheduler, any epsilon (or v / sample) prediction model and any reward,
-on tensors of any shape: the same code runs the 2-D toy of :mod:`emosmc.toy2d`
+on tensors of any shape: the same code runs the 2-D toy of :mod:`emosmc.toy.mixture2d`
 and the latent face editor.
 
 One step of :class:`SMCSampler` (``next(sampler)``): predict (one model call), then

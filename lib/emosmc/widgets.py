@@ -14,7 +14,7 @@ from typing import Dict, List, Optional
 import torch
 
 from .labels import EMOTIONS, emotion_index
-from .toyfaces import HELDOUT_SEED
+from .toy.faces import HELDOUT_SEED
 
 __all__ = ["ExplorerResult", "Gallery", "explore", "image_from_upload", "explorer", "toy_gallery", "face_gallery"]
 
@@ -22,7 +22,7 @@ __all__ = ["ExplorerResult", "Gallery", "explore", "image_from_upload", "explore
 
 class Gallery(dict):
     """Faces to edit, ``name -> (3, H, W)`` tensor; in ``toy`` also ``identities``: ``name ->``
-    :class:`emosmc.toyfaces.Identity`, so every edit can be judged by the toy world's ground truth."""
+    :class:`emosmc.toy.faces.Identity`, so every edit can be judged by the toy world's ground truth."""
 
     def __init__(self, *args, identities: Optional[dict] = None, **kw):
         super().__init__(*args, **kw)
@@ -87,7 +87,7 @@ def image_from_upload(content: bytes, name: str, size: int, notes: Optional[List
 def toy_gallery(n: int = 7, seed: int = HELDOUT_SEED) -> Gallery:
     """Held-out toy faces, each identity with a different expression, keyed by a readable name
     (their identities in ``.identities``)."""
-    from .toyfaces import render, sample_identity
+    from .toy.faces import render, sample_identity
     from .data import images_to_tensor
 
     out, ids = {}, {}

@@ -20,8 +20,8 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
-from .labels import EMOTIONS
-from .toyfaces import HELDOUT_SEED, TRAIN_SEED, Identity, render, sample_identity
+from ..labels import EMOTIONS
+from .faces import HELDOUT_SEED, TRAIN_SEED, Identity, render, sample_identity
 
 __all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
 
@@ -50,8 +50,8 @@ def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTION
 
 def toy_image_folder(root: Path, n_identities: int = 40, seed: int = HELDOUT_SEED, bad_files: bool = True) -> Path:
     """A rendered toy-face folder (``root/images`` + ``root/labels.csv``), written on first use;
-    ``bad_files`` adds the troublemakers of :func:`emosmc.toyfaces.add_bad_files` to ``images/``."""
-    from .toyfaces import add_bad_files, write_dataset
+    ``bad_files`` adds the troublemakers of :func:`emosmc.toy.faces.add_bad_files` to ``images/``."""
+    from .faces import add_bad_files, write_dataset
 
     root = Path(root)
     if not (root / "labels.csv").exists():
@@ -64,9 +64,9 @@ def toy_image_folder(root: Path, n_identities: int = 40, seed: int = HELDOUT_SEE
 def toy_latent_cache(work: Path, n_identities: int = 40, progress: bool = False):
     """The toy profile's latent cache ``<work>/latents-toy`` (what notebook 01 makes), made here
     when absent so every notebook also runs on its own."""
-    from .data import ImageFolderDataset
-    from .latents import LatentCache, encode_folder, find_cache
-    from .profiles import get_profile
+    from ..data import ImageFolderDataset
+    from ..latents import LatentCache, encode_folder, find_cache
+    from ..profiles import get_profile
 
     found = find_cache("latents-toy", work)
     if found:
@@ -88,10 +88,10 @@ def _labels_for(model, canonical: torch.Tensor) -> torch.Tensor:
 def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = True, hard_rounds: int = 0) -> dict:
     from diffusers import AutoencoderKL, UNet2DModel
 
-    from .profiles import toy_classifier, toy_judge, toy_unet_config, toy_vae_config, load_scheduler
-    from .scorers import EmotionClassifier
-    from .data import images_to_tensor
-    from .training import latent_scaling_factor, train_classifier, train_toy_unet, train_vae, wandb_logger
+    from ..profiles import toy_classifier, toy_judge, toy_unet_config, toy_vae_config, load_scheduler
+    from ..scorers import EmotionClassifier
+    from ..data import images_to_tensor
+    from ..training import latent_scaling_factor, train_classifier, train_toy_unet, train_vae, wandb_logger
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -188,7 +188,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     def classifier_recon_fn():
         """Fine-tune the guidance classifier on originals plus their VAE reconstructions: steering
         scores decoded latents, so the classifier must read the VAE's (slightly blurred) mouths."""
-        from .profiles import load_classifier
+        from ..profiles import load_classifier
 
         vae = AutoencoderKL.from_pretrained(out / "vae").eval()
         with torch.no_grad():
@@ -235,8 +235,8 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     def latent_scorer_fn():
         """The fast path's latent scorer, distilled from the guidance classifier on the final UNet's
         x0 predictions (so it comes after every stage it depends on)."""
-        from .latent_scorer import LatentEmotionScorer, distill_latent_scorer
-        from .profiles import load_classifier
+        from ..latent_scorer import LatentEmotionScorer, distill_latent_scorer
+        from ..profiles import load_classifier
 
         torch.manual_seed(seed)
         scorer = LatentEmotionScorer(sample_size=16, block_channels=(16, 32))
@@ -256,10 +256,10 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         originals, VAE reconstructions and every round's particles, all with true labels. The guidance
         classifier is left as it is: fine-tuned on the particles it lost 2-5 points of accuracy on
         clean faces for 1.5-3 points more true flips among round 2's particles it was sure of."""
-        from .profiles import TOY_EDIT
-        from .hard_examples import finetune_classifier, finetune_latent_scorer, mine
-        from .pipeline import EmotionEditPipeline
-        from .profiles import get_profile, load_classifier, work_dir
+        from ..profiles import TOY_EDIT
+        from ..hard_examples import finetune_classifier, finetune_latent_scorer, mine
+        from ..pipeline import EmotionEditPipeline
+        from ..profiles import get_profile, load_classifier, work_dir
 
         def fn():
             cache = work_dir() / "toy-hard-examples"
@@ -311,7 +311,7 @@ def main(argv=None):
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train-assets", help="train the bundled toy models from scratch")
-    t.add_argument("--out", default=str(Path(__file__).parent / "assets" / "toy"))
+    t.add_argument("--out", default=str(Path(__file__).parents[1] / "assets" / "toy"))
     t.add_argument("--scale", type=float, default=1.0, help="fraction of the default data and steps")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--hard-rounds", type=int, default=0,
@@ -324,7 +324,7 @@ def main(argv=None):
     if a.cmd == "train-assets":
         print(json.dumps(train_assets(Path(a.out), a.scale, a.seed, hard_rounds=a.hard_rounds), indent=2))
     else:
-        from .toyfaces import write_dataset
+        from .faces import write_dataset
 
         print(write_dataset(a.out, a.identities, a.seed))
 

@@ -22,7 +22,7 @@ from typing import Iterable, List, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .labels import EMOTIONS
+from ..labels import EMOTIONS
 
 __all__ = [
     "TRAIN_SEED",

@@ -1,0 +1,9 @@
+"""The toy world: what runs on a laptop CPU and knows every answer.
+
+- :mod:`emosmc.toy.faces`: procedural 64x64 faces, one identity in seven expressions (``render``);
+  ground truth for every counterfactual.
+- :mod:`emosmc.toy.mixture2d`: an analytic 2-D diffusion (Gaussian mixture, exact noise prediction)
+  and exact tilted targets, for checking the SMC engine.
+- :mod:`emosmc.toy.assets`: the command that trains the bundled toy models
+  (``python -m emosmc.toy train-assets``) and the toy datasets the notebooks use.
+"""

@@ -1,0 +1,3 @@
+from .assets import main
+
+main()
