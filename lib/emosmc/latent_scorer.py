@@ -101,18 +101,14 @@ class LatentEmotionReward:
 
 
 def _teacher_batch(z0, t, vae, classifier, unet, scheduler, generator):
-    from .diffusion import predict_x0
+    from .diffusion import decode_latents, predict_x0
 
     dev = next(unet.parameters()).device
     noise = torch.randn(z0.shape, generator=generator).to(dev)
     z0 = z0.to(dev)
     zt = scheduler.add_noise(z0, noise, t.to(dev))
     x0 = predict_x0(scheduler, unet(zt, t.to(dev)).sample, zt, t)
-    from .memory import decode_batch_size
-
-    chunk = decode_batch_size(dev, int(vae.config.sample_size), next(vae.parameters()).dtype)
-    probs = [classifier(vae.decode(c / vae.config.scaling_factor).sample.clamp(-1, 1)) for c in x0.split(chunk)]
-    return x0, torch.cat(probs)
+    return x0, classifier(decode_latents(vae, x0))
 
 
 def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, vae, classifier, unet, scheduler,

@@ -20,6 +20,7 @@ from typing import List, Optional, Sequence, Union
 import torch
 
 from .data import load_image
+from .diffusion import decode_latents, encode_images
 from .profiles import Profile, get_profile, load_classifier, load_scheduler, load_unet, load_vae
 from .labels import emotion_index
 from .scorers import EmotionClassifier, PixelEmotionReward
@@ -105,16 +106,13 @@ class EmotionEditPipeline:
     @torch.no_grad()
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         """Images in ``[-1, 1]`` -> scaled latents (posterior mean times ``scaling_factor``)."""
-        z = self.vae.encode(images.to(self.device, next(self.vae.parameters()).dtype)).latent_dist.mean
-        return z * self.vae.config.scaling_factor
+        return encode_images(self.vae, images)
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor, chunk_size: Optional[int] = None) -> torch.Tensor:
         """Scaled latents -> images in ``[-1, 1]``, ``chunk_size`` at a time (default: what half the
         free memory holds, :func:`emosmc.memory.decode_batch_size`)."""
-        sf = self.vae.config.scaling_factor
-        chunk_size = chunk_size or self.decode_batch_size()
-        return torch.cat([self.vae.decode(z / sf).sample for z in latents.split(chunk_size)]).clamp(-1, 1)
+        return decode_latents(self.vae, latents, chunk_size)
 
     @torch.no_grad()
     def classify(self, images: torch.Tensor) -> torch.Tensor:

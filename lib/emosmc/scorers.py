@@ -15,6 +15,7 @@ from typing import Sequence, Union
 import torch
 import torch.nn.functional as F
 
+from .diffusion import decode_latents
 from .labels import EMOTIONS, emotion_index
 
 __all__ = ["EmotionClassifier", "PixelEmotionReward", "score_dataset", "score_noisy_latents"]
@@ -98,15 +99,13 @@ class PixelEmotionReward:
     def __init__(self, vae, classifier: EmotionClassifier, targets: Sequence[str], chunk_size: int = 64):
         self.vae, self.classifier, self.chunk_size = vae, classifier, chunk_size
         self.targets = torch.tensor([emotion_index(t) for t in targets])
-        self.scaling = float(vae.config.scaling_factor)
         self.num_decodes = 0
 
     @torch.no_grad()
     def images(self, latents: torch.Tensor) -> torch.Tensor:
         """Decode ``(M, C, h, w)`` scaled latents to images in ``[-1, 1]``."""
-        out = [self.vae.decode(z / self.scaling).sample for z in latents.split(self.chunk_size)]
         self.num_decodes += latents.shape[0]
-        return torch.cat(out).clamp(-1, 1)
+        return decode_latents(self.vae, latents, self.chunk_size)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, t=None) -> torch.Tensor:
@@ -144,7 +143,6 @@ def score_noisy_latents(vae, unet, scheduler, classifier: EmotionClassifier, lat
     from .diffusion import predict_x0
 
     dev = next(unet.parameters()).device
-    sf = vae.config.scaling_factor
     out = {"timesteps": list(timesteps), "xt_prob": [], "x0_prob": [], "xt_acc": [], "x0_acc": []}
     for t in timesteps:
         px, p0 = [], []
@@ -153,8 +151,8 @@ def score_noisy_latents(vae, unet, scheduler, classifier: EmotionClassifier, lat
             tt = torch.full((len(z0),), int(t), dtype=torch.long)
             zt = scheduler.add_noise(z0, noise, tt).to(dev)
             x0 = predict_x0(scheduler, unet(zt, int(t)).sample, zt, int(t))
-            px.append(classifier(vae.decode(zt / sf).sample.clamp(-1, 1)).cpu())
-            p0.append(classifier(vae.decode(x0 / sf).sample.clamp(-1, 1)).cpu())
+            px.append(classifier(decode_latents(vae, zt, batch_size)).cpu())
+            p0.append(classifier(decode_latents(vae, x0, batch_size)).cpu())
         for key, p in (("xt", torch.cat(px)), ("x0", torch.cat(p0))):
             out[f"{key}_prob"].append(float(p[torch.arange(len(p)), labels].mean()))
             out[f"{key}_acc"].append(float((p.argmax(-1) == labels).float().mean()))

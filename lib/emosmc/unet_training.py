@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from .diffusion import denoise
+from .diffusion import decode_latents, denoise
 
 __all__ = ["UNetTrainingConfig", "TrainingRun", "train_unet", "latest_checkpoint", "launch"]
 
@@ -239,14 +239,12 @@ def train_unet(cfg: UNetTrainingConfig, latents: torch.Tensor, unet, scheduler, 
 def _sample_grids(ema, scheduler, vae, cfg, out, step, edit_sources, log):
     g = torch.Generator().manual_seed(cfg.seed)
     shape = (cfg.num_samples, ema.config.in_channels, ema.config.sample_size, ema.config.sample_size)
-    sf = vae.config.scaling_factor
-    dev = next(vae.parameters()).device
     with torch.no_grad():
         z = denoise(ema, copy.deepcopy(scheduler), torch.zeros(shape), cfg.sample_steps, 1.0, g)
-        grids = {"samples": vae.decode((z / sf).to(dev)).sample}
+        grids = {"samples": decode_latents(vae, z)}
         if edit_sources is not None:
             z = denoise(ema, copy.deepcopy(scheduler), edit_sources[:cfg.num_samples], cfg.sample_steps, 0.5, g)
-            grids["img2img"] = vae.decode((z / sf).to(dev)).sample
+            grids["img2img"] = decode_latents(vae, z)
     for name, imgs in grids.items():
         canvas = _grid_png(imgs.float().cpu(), out / name / f"step-{step:07d}.png")
         if log is not None:
