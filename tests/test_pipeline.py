@@ -109,11 +109,12 @@ def test_the_cli_picks_the_scorer(tmp_path, face_png, capsys):
     assert capsys.readouterr().out.count("p(surprise)") == 2
     a, b = (np.asarray(Image.open(tmp_path / f"{s}.png")) for s in ("pixel", "latent"))
     assert a.shape == b.shape == (64, 64, 3) and not np.array_equal(a, b)
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="2"):  # argparse's usage error
         main(["edit", str(face_png), "--target", "happy", "--profile", "toy", "--scorer", "vision"])
+    assert "invalid choice: 'vision'" in capsys.readouterr().err
 
 
-def test_every_steering_setting_is_a_cli_option_that_reaches_the_pipeline(tmp_path, face_png, monkeypatch):
+def test_every_steering_setting_is_a_cli_option_that_reaches_the_pipeline(tmp_path, face_png, monkeypatch, capsys):
     from dataclasses import fields
 
     from emosmc import cli
@@ -130,5 +131,6 @@ def test_every_steering_setting_is_a_cli_option_that_reaches_the_pipeline(tmp_pa
     assert {f.name for f in fields(SMCConfig)} - {"reward_transform"} <= set(seen)
     assert seen["resampling"] == "residual" and seen["ess_threshold"] == 0.5 and seen["leash"] == 0.1
     assert seen["reward_on"] == "xt" and seen["final_check"] == 2 and seen["num_particles"] is None
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit, match="2"):
         main(["edit", str(face_png), "--target", "sad", "--resampling", "lottery"])
+    assert "invalid choice: 'lottery'" in capsys.readouterr().err

@@ -71,9 +71,15 @@ def test_final_correction_makes_path_weight_exp_lambda_r(potential):
 
 def test_paper_potential_compounds():
     # without resampling, paper's weight is the product of p^gamma over all evaluations, not p^gamma
-    res = run2d(guidance_scale=1.0, potential="paper", ess_threshold=0, num_particles=16, reward_on="xt")
-    r = REWARD.log_prob(res.particles[0])
-    assert not torch.allclose(res.log_weights[0], r, atol=1e-3)
+    # with a constant reward c: paper's weight is c times the number of evaluations, a corrected one's c
+    c = -0.7
+    def const(x, t):
+        return torch.full(x.shape[:2], c)
+    paper = run2d(guidance_scale=1.0, potential="paper", ess_threshold=0, num_particles=8, reward=const)
+    diff = run2d(guidance_scale=1.0, potential="difference", ess_threshold=0, num_particles=8, reward=const)
+    evaluations = len(paper.trace)  # every step after the first, plus the final weighting on the output
+    torch.testing.assert_close(paper.log_weights[0], torch.full((8,), c * evaluations, dtype=torch.float64))
+    torch.testing.assert_close(diff.log_weights[0], torch.full((8,), c, dtype=torch.float64))
 
 
 def _plain_img2img(sch, model, src, N, steps, strength, generator):
@@ -154,7 +160,7 @@ def test_bad_reward_shape_is_named():
                                  dict(num_particles=0), dict(resample_interval=0), dict(reward_on="pixels"),
                                  dict(ess_threshold=1.5), dict(leash=1.0)])
 def test_bad_config_is_refused(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=list(bad)[0].split("_")[0]):  # the message names the setting
         SMCConfig(**bad)
 
 
