@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from emosmc.profiles import TOY_EDIT
+from emosmc.profiles import edit_settings
 from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
@@ -87,10 +87,11 @@ def main():
     p.add_argument("--samples", type=int, default=64, help="UNet samples from pure noise (0: skip)")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--grid-dir", help="write toy_quality_edits.png and toy_quality_samples.png here")
-    for k, v in TOY_EDIT.items():
-        p.add_argument("--" + k.replace("_", "-"), type=type(v), default=v)
+    preset = edit_settings("toy")
+    for k, v in preset.items():
+        p.add_argument("--" + k.replace("_", "-"), type=type(v) if v is not None else float, default=v)
     a = p.parse_args()
-    settings = {k: getattr(a, k) for k in TOY_EDIT}
+    settings = {k: getattr(a, k) for k in preset}
     torch.manual_seed(a.seed)
     prof = get_profile("toy", a.assets)
     pipe = EmotionEditPipeline.from_profile(prof)

@@ -129,5 +129,9 @@ def test_steering_defaults_are_declared_once(pipe, gallery):
     c = explorer(pipe, gallery, defaults=edit_settings("toy")).controls
     assert (c["num_particles"].value, c["noise_strength"].value, c["guidance_scale"].value) == (
         TOY_EDIT["num_particles"], TOY_EDIT["noise_strength"], TOY_EDIT["guidance_scale"])
+    smc_defaults = {k: v for k, v in cfg.items() if k != "reward_transform"}
+    assert edit_settings("celebahq") == smc_defaults  # the report's settings are SMCConfig's defaults
+    assert all(cfg.get(k, "not a field") != v for k, v in TOY_EDIT.items())  # a preset restates no default
+    assert edit_settings("toy") == {**smc_defaults, **TOY_EDIT}
     with pytest.raises(ValueError, match=r"unknown steering setting\(s\) \['particles'\]"):
         pipe(gallery["toy face 0 (angry)"], "happy", particles=4)

@@ -7,7 +7,7 @@ accept a hub id or a ``save_pretrained`` folder.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
 
@@ -213,18 +213,21 @@ class Profile:
 # quality benchmark does not use. At strength 0.45 unguided img2img keeps the true expression on only about
 # 0.59 of the faces, but lower strengths steer far worse (README, "Quality of the toy world");
 # the latent scorer (the fast path) steers 150 x 0.45 = 67 steps, and 4 final particles are decoded.
+# A preset names only what differs from SMCConfig's defaults (the report's settings) and the pipeline's
+# (the pixel scorer, 4 particles in the final check).
 TOY_EDIT = dict(num_particles=16, num_inference_steps=150, noise_strength=0.45, guidance_scale=10.0,
-                resample_interval=1, potential="paper", reward_on="x0", resampling="systematic",
-                scorer="latent", final_check=4)
-# The report's settings for the real models (its section 4: N = 20, 250 steps, strength 0.23, gamma 5).
-CELEBAHQ_EDIT = dict(num_particles=20, num_inference_steps=250, noise_strength=0.23, guidance_scale=5.0,
-                     resample_interval=1, potential="paper", reward_on="xt", resampling="multinomial",
-                     scorer="pixel")
+                reward_on="x0", resampling="systematic", scorer="latent")
+# The real models edit with the report's settings (its section 4: N = 20, 250 steps, strength 0.23, gamma 5).
+CELEBAHQ_EDIT: dict = {}
 
 
 def edit_settings(profile_name: str) -> dict:
-    """The steering preset of a profile (a copy: change it freely)."""
-    return dict(TOY_EDIT if profile_name == "toy" else CELEBAHQ_EDIT)
+    """Every steering setting a profile edits with: SMCConfig's defaults, then the profile's preset
+    (a new dict: change it freely)."""
+    from .smc import SMCConfig
+
+    base = {f.name: f.default for f in fields(SMCConfig) if f.name != "reward_transform"}
+    return {**base, **(TOY_EDIT if profile_name == "toy" else CELEBAHQ_EDIT)}
 
 
 def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> Profile:
