@@ -204,7 +204,7 @@ def main():
 def toy_quality(n_faces):
     """True flip rate (the toy world's ground truth), judge flip rate and identity distance, fast path
     vs the pixel scorer, same sources and seeds."""
-    from emosmc.profiles import TOY_EDIT
+    from emosmc.profiles import TOY_EDIT, edit_settings
     from emosmc.ground_truth import true_expression
     from emosmc.metrics import identity_distance
     from emosmc.profiles import get_profile
@@ -223,7 +223,7 @@ def toy_quality(n_faces):
     xs = x[[src_idx[i] for i, _ in rows]]
     tgt = torch.tensor([t for _, t in rows])
     idents = [ids[i] for i, _ in rows]
-    out = {"counterfactuals": len(rows), "settings": TOY_EDIT}
+    out = {"counterfactuals": len(rows), "settings": edit_settings("toy")}
     for name, kw in (("algorithm1_pixel_x0", dict(scorer="pixel")), ("fast_latent_x0", dict(scorer="latent", final_check=4))):
         t0 = time.perf_counter()
         r = pipe(xs, [EMOTIONS[t] for t in tgt], generator=torch.Generator().manual_seed(0), progress=False,

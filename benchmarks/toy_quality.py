@@ -87,7 +87,7 @@ def main():
     p.add_argument("--samples", type=int, default=64, help="UNet samples from pure noise (0: skip)")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--grid-dir", help="write toy_quality_edits.png and toy_quality_samples.png here")
-    preset = edit_settings("toy")
+    preset = {**edit_settings("toy"), "final_check": 4}  # 4: the pipeline's default
     for k, v in preset.items():
         p.add_argument("--" + k.replace("_", "-"), type=type(v) if v is not None else float, default=v)
     a = p.parse_args()

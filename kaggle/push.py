@@ -34,13 +34,13 @@ LIB = "emosmc-lib"
 KERNELS = {
     "01_vae_encode": ("emosmc 01 VAE encode", [], False),
     "02_train_unet": ("emosmc 02 train UNet", ["01_vae_encode"], True),
-    "03_classifier_scoring": ("emosmc 03 classifier scoring", ["01_vae_encode", "02_train_unet"], False),
+    "03_classifier_scoring": ("emosmc 03 classifier scoring", ["01_vae_encode", "02_train_unet"], True),
     "04_smc_inference": ("emosmc 04 SMC inference", ["02_train_unet", "03_classifier_scoring"], False),
     "05_ablations": ("emosmc 05 ablations", ["02_train_unet", "03_classifier_scoring"], True),
 }
 
 INSTALL_CELL = '''# Kaggle: install emosmc from the dataset {user}/{lib} (built and published by kaggle/push.py)
-import importlib.util, os, subprocess, sys
+import importlib.util, os, re, subprocess, sys
 if importlib.util.find_spec("emosmc") is None:
     inputs = os.environ.get("EMOSMC_KAGGLE_INPUT", "/kaggle/input")
     wheels = []   # any mount layout: <inputs>/{lib}/, <inputs>/datasets/{user}/{lib}/, .../versions/N/
@@ -53,7 +53,8 @@ if importlib.util.find_spec("emosmc") is None:
         raise RuntimeError(f"emosmc is not installed and no emosmc wheel was found under {{inputs}}: add the dataset "
                            f"{user}/{lib} (python kaggle/push.py --lib) to this notebook. Mounted: {{seen[1:40]}}")
     pip = [sys.executable, "-m", "pip", "install", "-q"]
-    subprocess.check_call(pip + ["--no-deps", wheels[-1], "facenet-pytorch==2.5.3"])  # keep Kaggle's torch
+    newest = max(wheels, key=lambda w: [int(x) if x.isdigit() else -1 for x in re.split(r"[.-]", os.path.basename(w))[1:4]])
+    subprocess.check_call(pip + ["--no-deps", newest, "facenet-pytorch==2.5.3"])  # keep Kaggle's torch
     subprocess.check_call(pip + ["diffusers", "transformers", "accelerate", "safetensors", "wandb", "ipywidgets"])
 '''
 
@@ -120,6 +121,7 @@ def build_lib(out: Path, user: str, wheel: bool = True) -> Path:
         {"title": LIB, "id": f"{user}/{LIB}", "licenses": [{"name": "other"}],
          "description": "The emosmc library (MIT license) as a wheel, for the emosmc Kaggle kernels."}, indent=2))
     if wheel:
+        shutil.rmtree(ROOT / "build", ignore_errors=True)  # setuptools would copy stale modules from it
         subprocess.check_call([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
                                "-w", str(d), str(ROOT)])
     return d

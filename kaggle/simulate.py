@@ -112,6 +112,8 @@ def stand_in_photos(folder: Path, n: int, photos: Path = None) -> int:
 
     d = folder / "celeba_hq_256"
     d.mkdir(parents=True)
+    if photos and not Path(photos).is_dir():
+        print(f"note: {photos} is not a folder; using toy faces at 256 px as the photos", file=sys.stderr)
     if photos and Path(photos).is_dir():
         files = sorted(p for p in Path(photos).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))[:n]
         if len(files) < 8:

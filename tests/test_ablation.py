@@ -126,3 +126,17 @@ def test_a_new_kaggle_session_continues_the_csv_of_the_previous_one(tmp_path):
     assert read_rows(work)[0]["guidance_scale"] == 5.0
     work.write_text(work.read_text() + '"{""guidance_scale"": 9.0}",guidance_scale,a,happy,0.7,0.9,,1.0,10,10\n')
     assert continue_from_previous(work, inputs=tmp_path / "input") == work and len(read_rows(work)) == 2
+
+
+def test_a_config_is_the_same_whether_its_defaults_are_written_out_or_not(tmp_path):
+    from emosmc.ablation import config_key, read_rows
+    from emosmc.profiles import edit_settings
+
+    short = {"num_particles": 8, "scorer": "latent", "swept": "num_particles"}
+    full = {**edit_settings("celebahq"), "final_check": 4, **short}
+    assert config_key(short) == config_key(full) == '{"num_particles": 8, "scorer": "latent", "swept": "num_particles"}'
+    path = tmp_path / "a.csv"
+    path.write_text('config,swept,image,target_prob\n"{""resample_interval"": 1, ""swept"": ""resample_interval""}",'
+                    'resample_interval,face0,0.5\n')
+    row = read_rows(path)[0]  # a default left out of the key comes back when read
+    assert row["resample_interval"] == 1 and row["num_particles"] == 20 and row["scorer"] == "pixel"

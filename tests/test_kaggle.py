@@ -51,6 +51,7 @@ def test_every_kernel_has_consistent_metadata_and_a_runnable_notebook(built):
 def test_resume_adds_the_kernels_own_output_for_training_and_ablations():
     assert push.metadata("bob", "02_train_unet", resume=True)["kernel_sources"][-1] == "bob/emosmc-02-train-unet"
     assert push.metadata("bob", "05_ablations", resume=True)["kernel_sources"][-1] == "bob/emosmc-05-ablations"
+    assert push.metadata("bob", "03_classifier_scoring", resume=True)["kernel_sources"][-1] == "bob/emosmc-03-classifier-scoring"
     assert "bob/emosmc-04-smc-inference" not in push.metadata("bob", "04_smc_inference", resume=True)["kernel_sources"]
 
 
@@ -64,6 +65,8 @@ def test_dry_run_builds_the_library_wheel_and_calls_nothing(tmp_path, capsys):
     wheel = next((tmp_path / "emosmc-lib").glob("emosmc-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "emosmc/pipeline.py" in names and "emosmc/assets/toy/unet/diffusion_pytorch_model.safetensors" in names
+    assert "emosmc/toy/faces.py" in names and "emosmc/toy.py" not in names  # nothing stale from an old build
+    assert not any(n.endswith(".pyc") for n in names)
 
 
 def test_stand_in_kaggle_run_of_every_kernel_in_both_mount_layouts(tmp_path):

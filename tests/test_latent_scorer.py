@@ -102,3 +102,5 @@ def test_interrupted_distillation_resumes_to_the_same_weights(toy, latents, tmp_
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     with pytest.raises(ValueError, match="6-step run, not 9"):
         distill_latent_scorer(fresh(), latents[:20], *models, checkpoint=ckpt, **{**kw, "steps": 9})
+    with pytest.raises(ValueError, match="another run.*latents: 20 there, 16 here"):
+        distill_latent_scorer(fresh(), latents[:16], *models, checkpoint=ckpt, **kw)

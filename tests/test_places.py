@@ -25,10 +25,10 @@ def _mount(inp: Path, layout: str):
     imgs.mkdir(parents=True)
     for i in range(12):
         (imgs / f"{i:05d}.jpg").write_bytes(b"x")
-    for d in ("unet", "latent_scorer"):
+    # where kernel 02 leaves its models: raw weights in each checkpoint, the EMA model when finished
+    for d in ("unet-run-celebahq/checkpoint-4/unet", "unet-run-celebahq/unet", "latent_scorer"):
         (inp / kernel / d).mkdir(parents=True)
         (inp / kernel / d / "config.json").write_text("{}")
-    (inp / kernel / "unet-run-celebahq" / "checkpoint-4").mkdir(parents=True)
     (inp / kernel / "ablation-celebahq.csv").write_text("a\n")
     return inp / data / "celeba_hq_256", inp / kernel
 
@@ -40,10 +40,23 @@ def test_every_finder_works_in_every_mount_layout(layout, tmp_path, monkeypatch)
     monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(inp))
     monkeypatch.delenv("EMOSMC_CELEBAHQ_IMAGES", raising=False)
     assert find_celebahq_images() == images
-    assert find_trained_unet(tmp_path / "empty-work") == kernel / "unet"
+    assert find_trained_unet(tmp_path / "empty-work") == kernel / "unet-run-celebahq" / "unet"
     assert find_latent_scorer() == kernel / "latent_scorer"
     assert find_run_folders("unet-run-celebahq") == [kernel / "unet-run-celebahq"]
     assert search_inputs("ablation-celebahq.csv", want=Path.is_file) == [kernel / "ablation-celebahq.csv"]
+
+
+def test_an_unfinished_training_run_is_not_a_trained_unet_and_the_newest_version_wins(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path))
+    run = tmp_path / "notebooks/alice/emosmc-02-train-unet/versions"
+    (run / "2/unet-run-celebahq/checkpoint-8000/unet").mkdir(parents=True)
+    (run / "2/unet-run-celebahq/checkpoint-8000/unet/config.json").write_text("{}")
+    assert find_trained_unet() is None  # raw checkpoint weights, not the EMA model
+    assert find_run_folders("unet-run-celebahq") == [run / "2/unet-run-celebahq"]
+    for v in ("2", "10", "9"):
+        (run / v / "unet-run-celebahq/unet").mkdir(parents=True, exist_ok=True)
+        (run / v / "unet-run-celebahq/unet/config.json").write_text("{}")
+    assert find_trained_unet() == run / "10/unet-run-celebahq/unet"
 
 
 def test_search_is_shallowest_first_bounded_and_skips_what_is_not_wanted(tmp_path):
@@ -77,13 +90,14 @@ def test_the_install_cell_finds_the_wheel_in_any_layout(where, tmp_path, monkeyp
     import subprocess
 
     (tmp_path / where).mkdir(parents=True)
-    (tmp_path / where / "emosmc-0.3.0-py3-none-any.whl").write_bytes(b"")
+    for v in ("0.3.0", "0.10.1", "0.9.0"):
+        (tmp_path / where / f"emosmc-{v}-py3-none-any.whl").write_bytes(b"")
     calls = []
     monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.setattr(subprocess, "check_call", calls.append)
     exec(_install_cell(), {})
-    assert str(tmp_path / where / "emosmc-0.3.0-py3-none-any.whl") in calls[0]
+    assert str(tmp_path / where / "emosmc-0.10.1-py3-none-any.whl") in calls[0]  # the newest
 
 
 def test_the_install_cell_without_a_wheel_lists_what_is_mounted(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import fields
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
@@ -32,7 +33,22 @@ FIELDS = ["config", "swept", "image", "target", "target_prob", "realism", "judge
 
 
 def config_key(config: dict) -> str:
-    return json.dumps(config, sort_keys=True)
+    """The JSON a config is stored under in the CSV: settings left at their default (``SMCConfig``'s,
+    the pixel scorer, 4 final-check particles) are dropped, so writing a default out or not is the
+    same config."""
+    defaults = _setting_defaults()
+    return json.dumps({k: v for k, v in config.items() if k not in defaults or defaults[k] != v}, sort_keys=True)
+
+
+def _setting_defaults() -> dict:
+    """Every steering setting's default: SMCConfig's fields and the pipeline's own keywords."""
+    import inspect
+
+    from .pipeline import EmotionEditPipeline
+    from .smc import SMCConfig
+
+    own = inspect.signature(EmotionEditPipeline.__call__).parameters
+    return {**{f.name: f.default for f in fields(SMCConfig)}, **{k: own[k].default for k in ("scorer", "final_check")}}
 
 
 def one_at_a_time(base: dict, **sweeps: Sequence) -> List[dict]:
@@ -55,12 +71,13 @@ def read_rows(csv_path: Union[str, Path]) -> List[dict]:
         return []
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
+    defaults = _setting_defaults()  # a config stores only what differs from them
     for r in rows:
         for k in ("target_prob", "realism", "judge_prob", "seconds", "true_flip"):
             r[k] = float(r[k]) if r.get(k) not in (None, "") else float("nan")
         for k in ("unet_evals", "decodes"):
             r[k] = int(r[k]) if r.get(k) not in (None, "") else 0
-        r.update({k: v for k, v in json.loads(r["config"]).items() if k != "swept"})
+        r.update({k: v for k, v in {**defaults, **json.loads(r["config"])}.items() if k != "swept"})
     return rows
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .profiles import CELEBAHQ_EDIT, TOY_EDIT, edit_settings, get_profile, resolve_profile  # noqa: F401
+from .profiles import edit_settings, get_profile, resolve_profile
 from .resampling import RESAMPLING_SCHEMES
 from .labels import EMOTIONS, emotion_index
 from .potentials import POTENTIALS
@@ -139,6 +139,14 @@ def edit(image: str, target: str, out: Path, profile_name: str = "auto", seed: i
     return probs
 
 
+def _arg_type(annotation) -> callable:
+    """The argparse type of an SMCConfig field, from its annotation (``"Optional[float]"`` -> float)."""
+    a = str(annotation)
+    if "bool" in a:
+        return lambda s: {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[s.lower()]
+    return next((t for name, t in (("int", int), ("float", float)) if name in a), str)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m emosmc", description="Counterfactual emotion editing with SMC.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -158,7 +166,7 @@ def main(argv=None):
     for f in fields(SMCConfig):  # every steering setting, from the one place it is declared
         if f.name == "reward_transform":
             continue  # the pipeline's rewards are log-probabilities already
-        typ = type(f.default) if f.default is not None else float
+        typ = _arg_type(f.type)
         choices = {"potential": sorted(POTENTIALS), "reward_on": sorted(REWARD_ON),
                    "resampling": sorted(RESAMPLING_SCHEMES)}.get(f.name)
         e.add_argument("--" + f.name.replace("_", "-"), type=typ, default=None, choices=choices,

@@ -100,7 +100,7 @@ class LatentEmotionReward:
         return lp.gather(2, idx).squeeze(2)
 
 
-def _teacher_batch(z0, t, vae, classifier, unet, scheduler, generator):
+def _teacher_batch(z0, t, vae, classifier, unet, scheduler, generator, chunk_size=None):
     from .diffusion import decode_latents, predict_x0
 
     dev = next(unet.parameters()).device
@@ -108,7 +108,7 @@ def _teacher_batch(z0, t, vae, classifier, unet, scheduler, generator):
     z0 = z0.to(dev)
     zt = scheduler.add_noise(z0, noise, t.to(dev))
     x0 = predict_x0(scheduler, unet(zt, t.to(dev)).sample, zt, t)
-    return x0, classifier(decode_latents(vae, x0))
+    return x0, classifier(decode_latents(vae, x0, chunk_size))
 
 
 def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, vae, classifier, unet, scheduler,
@@ -128,10 +128,16 @@ def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, va
     opt = torch.optim.AdamW(scorer.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.05)
     start = 0
+    run = {"batch_size": batch_size, "lr": lr, "max_timestep": max_timestep, "clean_fraction": clean_fraction,
+           "seed": seed, "latents": len(latents), "scorer": dict(scorer.config)}
     if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=dev, weights_only=False)
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)  # RNG states stay CPU tensors
         if state["steps"] != steps:
             raise ValueError(f"{checkpoint} is from a {state['steps']}-step run, not {steps}; delete it or use another path")
+        other = {k: (v, run[k]) for k, v in state.get("run", {}).items() if run.get(k) != v}
+        if other:
+            raise ValueError(f"{checkpoint} is from another run ({', '.join(f'{k}: {a} there, {b} here' for k, (a, b) in other.items())}); "
+                             "delete it or use another path")
         scorer.load_state_dict(state["scorer"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["schedule"])
@@ -140,13 +146,16 @@ def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, va
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         start = state["step"]
+    from .memory import decode_batch_size
+
+    chunk = decode_batch_size(dev, int(vae.config.sample_size), next(vae.parameters()).dtype)  # once per run
     bar = tqdm(range(start, steps), desc="latent scorer", disable=not progress, initial=start, total=steps)
     for step in bar:
         idx = torch.randint(0, len(latents), (batch_size,), generator=g)
         t = torch.randint(0, max_timestep + 1, (batch_size,), generator=g)
         t[torch.rand(batch_size, generator=g) < clean_fraction] = 0
         with torch.no_grad():
-            x0, teacher = _teacher_batch(latents[idx].float(), t, vae, classifier, unet, scheduler, g)
+            x0, teacher = _teacher_batch(latents[idx].float(), t, vae, classifier, unet, scheduler, g, chunk)
         loss = F.kl_div(scorer.log_probs(x0, t.to(dev)), teacher.clamp_min(1e-8), reduction="batchmean")
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -161,7 +170,7 @@ def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, va
             torch.save({"scorer": scorer.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),
                         "generator": g.get_state(), "torch_rng": torch.get_rng_state(),
                         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                        "step": step + 1, "steps": steps}, tmp)
+                        "step": step + 1, "steps": steps, "run": run}, tmp)
             os.replace(tmp, checkpoint)
     return scorer.eval()
 

@@ -21,6 +21,8 @@ from typing import Dict, List, Optional, Union
 import torch
 from tqdm.auto import tqdm
 
+from .diffusion import encode_images
+
 __all__ = ["LatentCache", "encode_folder", "find_cache"]
 
 MANIFEST = "manifest.json"
@@ -86,7 +88,8 @@ class LatentCache:
         if not root.is_dir():  # e.g. the dataset is mounted under another Kaggle layout than when encoded
             from .places import InputNotFound, search_inputs
 
-            found = search_inputs(root.name, want=lambda p: p.is_dir() and (p / self.files[0]).is_file())
+            found = search_inputs(root.name, want=lambda p: p.is_dir() and bool(self.files)
+                                  and (p / self.files[0]).is_file())
             if not found:
                 raise InputNotFound(f"the images of the latent cache {self.root} ({root})",
                                     "Attach the dataset they came from.")
@@ -147,9 +150,10 @@ def find_cache(name: str = "latents", work: Union[str, Path, None] = None,
 
 @torch.no_grad()
 def encode_folder(vae, dataset, out: Union[str, Path], vae_id: str = "", shard_size: int = 1024,
-                  batch_size: int = 32, device=None, progress: bool = True, dtype=None) -> LatentCache:
+                  batch_size: int = 32, progress: bool = True) -> LatentCache:
     """Encode every image of ``dataset`` (an :class:`emosmc.data.ImageFolderDataset`) with ``vae``
-    (posterior mean, times ``vae.config.scaling_factor``) into sharded fp16 safetensors under ``out``.
+    (posterior mean, times ``vae.config.scaling_factor``, on the VAE's device and dtype) into sharded
+    fp16 safetensors under ``out``.
 
     Resumable: shards already on disk are kept. A manifest made from other files or another VAE
     is an error (nothing is overwritten); use a new folder.
@@ -158,8 +162,6 @@ def encode_folder(vae, dataset, out: Union[str, Path], vae_id: str = "", shard_s
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    dev = device or next(vae.parameters()).device
-    dtype = dtype or next(vae.parameters()).dtype
     files = [str(Path(f).relative_to(dataset.root)) for f in dataset.files]
     n = len(files)
     if n == 0:
@@ -185,7 +187,7 @@ def encode_folder(vae, dataset, out: Union[str, Path], vae_id: str = "", shard_s
         lat = []
         for b in range(s["start"], s["start"] + s["count"], batch_size):
             x = torch.stack([dataset[i] for i in range(b, min(b + batch_size, s["start"] + s["count"]))])
-            z = vae.encode(x.to(dev, dtype)).latent_dist.mean * vae.config.scaling_factor
+            z = encode_images(vae, x)
             lat.append(z.float().cpu())
             bar.update(len(x))
         z = torch.cat(lat)

@@ -27,8 +27,9 @@ def free_memory_mib(device) -> float:
     if os.environ.get("EMOSMC_FREE_MIB"):
         return float(os.environ["EMOSMC_FREE_MIB"])
     device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0] / 2**20
+    if device.type == "cuda":  # free on the card plus what PyTorch holds cached but unused
+        cached = torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        return (torch.cuda.mem_get_info(device)[0] + cached) / 2**20
     try:
         with open("/proc/meminfo") as f:
             info = dict(line.split(":", 1) for line in f)

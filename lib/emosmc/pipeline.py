@@ -98,9 +98,15 @@ class EmotionEditPipeline:
         return int(self.vae.config.sample_size)
 
     def decode_batch_size(self) -> int:
+        """Images per VAE decode (and 4x that per UNet call), worked out once per pipeline and device
+        from free memory (:mod:`emosmc.memory`), so that repeated calls batch alike; pass ``chunk_size``
+        to fix it (the batching changes results in the last bits)."""
         from .memory import decode_batch_size
 
-        return decode_batch_size(self.device, self.image_size, next(self.vae.parameters()).dtype)
+        key = (str(self.device), next(self.vae.parameters()).dtype)
+        if getattr(self, "_decode_batch", (None, 0))[0] != key:
+            self._decode_batch = (key, decode_batch_size(self.device, self.image_size, key[1]))
+        return self._decode_batch[1]
 
     # -- pieces ------------------------------------------------------------------
     @torch.no_grad()

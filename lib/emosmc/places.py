@@ -22,7 +22,7 @@ __all__ = ["CELEBAHQ_DATASET", "kaggle_input", "work_dir", "search_inputs", "mou
            "find_run_folders", "is_writable"]
 
 CELEBAHQ_DATASET = "badasstechie/celebahq-resized-256x256"  # the Kaggle dataset the report's authors used
-SEARCH_DEPTH = 6  # levels below the inputs folder: notebooks/<owner>/<slug>/versions/<N>/<name> is 5
+SEARCH_DEPTH = 7  # levels below the inputs: notebooks/<owner>/<slug>/versions/<N>/unet-run-celebahq/unet is 7
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 
 
@@ -70,8 +70,8 @@ def is_writable(folder: Union[str, Path]) -> bool:
 def search_inputs(pattern: str, inputs: Union[str, Path, None] = None, depth: int = SEARCH_DEPTH,
                   want: Optional[Callable[[Path], bool]] = None) -> List[Path]:
     """Every file or folder whose name matches ``pattern`` (``fnmatch``) at most ``depth`` levels
-    below the inputs folder, shallowest first then by path; ``want`` filters them. Folders that
-    match are not searched further."""
+    below the inputs folder, shallowest first then by path -- except that kagglehub's ``versions/<N>``
+    are visited newest first; ``want`` filters them. Folders that match are not searched further."""
     root = Path(inputs) if inputs else kaggle_input()
     found, level = [], [root] if root.is_dir() else []
     for _ in range(depth):
@@ -79,6 +79,8 @@ def search_inputs(pattern: str, inputs: Union[str, Path, None] = None, depth: in
         for d in level:
             try:
                 entries = sorted(os.scandir(d), key=lambda e: e.name)
+                if d.name == "versions":  # the newest version first, numerically
+                    entries.sort(key=lambda e: -int(e.name) if e.name.isdigit() else 0)
             except OSError:
                 continue
             for e in entries:
@@ -146,9 +148,14 @@ def find_celebahq_images(root: Optional[Union[str, Path]] = None) -> Optional[Pa
 
 
 def find_model_folder(name: str, root=None) -> Optional[Path]:
-    """``<root>/<name>``, else the shallowest ``<name>/`` holding a config.json in the Kaggle inputs."""
+    """``<root>/<name>``, else the shallowest ``<name>/`` holding a config.json in the Kaggle inputs --
+    never one inside a training checkpoint (``checkpoint-N/unet`` holds raw weights, not the EMA model
+    a finished run leaves in ``unet-run-*/unet``)."""
+    def final(p: Path) -> bool:
+        return (p / "config.json").is_file() and not any(part.startswith("checkpoint-") for part in p.parts)
+
     cands = [Path(root) / name] if root else []
-    cands += search_inputs(name, want=lambda p: (p / "config.json").is_file())
+    cands += search_inputs(name, want=final)
     return next((c for c in cands if (c / "config.json").is_file()), None)
 
 

@@ -14,8 +14,7 @@ from typing import Optional, Union
 import torch
 
 from .labels import DIMA806_ID2LABEL
-from .places import (CELEBAHQ_DATASET, find_celebahq_images, find_latent_scorer, find_trained_unet,  # noqa: F401
-                     kaggle_input, work_dir)
+from .places import find_celebahq_images, find_latent_scorer, find_trained_unet, work_dir
 
 __all__ = [
     "TOY_ASSETS",

@@ -108,6 +108,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
     from .smc import SMCConfig
 
     d = {**asdict(SMCConfig()), "scorer": "pixel", "seed": 0, **(defaults or {})}  # the pipeline's defaults
+    passed = set(asdict(SMCConfig())) - {"reward_transform"} | {"final_check"}  # what explore() passes on
     style = {"description_width": "110px"}
     face = W.Dropdown(options=list(gallery), description="face", style=style)
     upload = W.FileUpload(accept="image/*", multiple=False, description="or upload")
@@ -149,7 +150,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], defaults: Optional[dict] = 
             settings = dict(num_particles=N.value, num_inference_steps=steps.value, noise_strength=strength.value,
                             guidance_scale=gamma.value, resample_interval=R.value, potential=potential.value,
                             resampling=scheme.value, scorer=scorer.value)
-            fixed = {k: d[k] for k in ("reward_on", "ess_threshold", "leash", "final_check") if k in d}
+            fixed = {k: v for k, v in d.items() if k in passed and k not in settings}  # settings with no widget
             r = explore(pipe, x, target.value, seed=seed.value, identity=identity, **fixed, **settings)
         except Exception as err:  # shown to the user: widget callbacks would swallow it
             status.value = f"<b style='color:#b00'>{type(err).__name__}: {err}</b>"

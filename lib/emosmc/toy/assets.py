@@ -20,6 +20,7 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
+from ..diffusion import encode_images
 from ..labels import EMOTIONS
 from .faces import HELDOUT_SEED, TRAIN_SEED, Identity, render, sample_identity
 
@@ -124,9 +125,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         """Every training face encoded once with the current VAE (a posterior sample), scaled."""
         vae = AutoencoderKL.from_pretrained(out / "vae").eval()
         g = torch.Generator().manual_seed(sample_seed)
-        with torch.no_grad():
-            lat = torch.cat([vae.encode(b).latent_dist.sample(generator=g) for b in x.split(256)])
-        return lat * vae.config.scaling_factor
+        return torch.cat([encode_images(vae, b, generator=g) for b in x.split(256)])
 
     def classifier(make, name, s):
         def fn():
@@ -259,7 +258,8 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         from ..profiles import TOY_EDIT
         from ..hard_examples import finetune_classifier, finetune_latent_scorer, mine
         from ..pipeline import EmotionEditPipeline
-        from ..profiles import get_profile, load_classifier, work_dir
+        from ..places import work_dir
+        from ..profiles import get_profile, load_classifier
 
         def fn():
             cache = work_dir() / "toy-hard-examples"
