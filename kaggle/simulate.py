@@ -207,7 +207,7 @@ def run_kernel(nb_path: Path, work: Path, env: dict, timeout: int) -> dict:
     code = [c for c in nb.cells if c.cell_type == "code"]
     ran = [c for c in code if c.get("execution_count")]
     return {"cells": len(code), "cells_run": len(ran), "seconds": round(time.time() - t0, 1), "error": error,
-            "text": "".join(o.get("text", "") for c in code for o in c.get("outputs", []))[-4000:]}
+            "text": "".join(o.get("text", "") for c in code for o in c.get("outputs", []))[-20000:]}
 
 
 def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=None, n_photos: int = 12,
