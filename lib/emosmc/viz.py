@@ -10,7 +10,7 @@ import torch
 from .data import to_uint8  # noqa: F401  (re-exported: notebooks import it from here)
 
 __all__ = ["density_contours", "particles_scatter", "ess_plot", "genealogy_plot", "offspring_bars",
-           "image_grid", "to_uint8", "edit_figure"]
+           "image_grid", "to_uint8", "edit_figure", "pipeline_diagram"]
 
 
 def density_contours(ax, log_density, lim=4.0, n=200, **kw):
@@ -131,5 +131,57 @@ def edit_figure(source, best, particles, particle_probs, result, target: str, ro
     ess_plot(fig.add_subplot(gs[-1, :h]), result, row)
     genealogy_plot(fig.add_subplot(gs[-1, h:]), result, row)
     fig.axes[-1].title.set_fontsize(8)
+    fig.tight_layout()
+    return fig
+
+
+def pipeline_diagram(scale: float = 1.0):
+    """The editing pipeline as a figure: encode, noise to the strength, the SMC loop (UNet step,
+    x0 prediction, reward, potential, weights, resampling), decode, pick the best particle."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(13.2 * scale, 4.4 * scale))
+    ax.set_xlim(0, 13.1)
+    ax.set_ylim(0, 4.4)
+    ax.axis("off")
+
+    def box(x, y, w, h, text, color):
+        ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=color, ec="0.3", lw=1))
+        ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
+        return (x, y, w, h)
+
+    def arrow(a, b, text="", bend=0.0):
+        ax.add_patch(FancyArrowPatch(a, b, arrowstyle="-|>", mutation_scale=12, lw=1.1, color="0.25",
+                                     connectionstyle=f"arc3,rad={bend}"))
+        if text:
+            ax.text((a[0] + b[0]) / 2, (a[1] + b[1]) / 2 + 0.12, text, ha="center", fontsize=7.5, color="0.25")
+
+    data, model, smc = "#dbe9f6", "#fde9c9", "#e3f1dc"
+    box(0.1, 1.9, 1.3, 0.8, "source photo\n256x256", data)
+    box(1.8, 1.9, 1.4, 0.8, "VAE encoder\n(× scaling factor)", model)
+    box(3.6, 1.9, 1.3, 0.8, "latent z0\n4x32x32", data)
+    box(5.3, 1.9, 1.4, 0.8, "noised to the\nstrength: x_t,\nN copies", data)
+    ax.add_patch(FancyBboxPatch((7.1, 0.2), 3.95, 3.95, boxstyle="round,pad=0.05", fc="none", ec="0.5", ls="--"))
+    ax.text(9.07, 3.95, "SMC loop, once per reverse step", ha="center", fontsize=8.5, color="0.3")
+    box(7.3, 2.95, 1.5, 0.7, "UNet: noise\nprediction", model)
+    box(9.35, 2.95, 1.5, 0.7, "x0 prediction\n(or x_t itself)", data)
+    box(9.35, 1.7, 1.5, 0.7, "reward r = log p(target)\ndecode + classifier", model)
+    box(9.35, 0.45, 1.5, 0.7, "potential G(r)\n→ log-weights", smc)
+    box(7.3, 0.45, 1.5, 0.7, "resample when\nthe ESS is low", smc)
+    box(7.3, 1.7, 1.5, 0.7, "scheduler step\nx_t → x_t-1", smc)
+    box(11.5, 1.9, 1.5, 0.8, "final particles:\ndecode, classify;\nthe best = the edit", data)
+    arrow((1.4, 2.3), (1.8, 2.3))
+    arrow((3.2, 2.3), (3.6, 2.3))
+    arrow((4.9, 2.3), (5.3, 2.3))
+    arrow((6.7, 2.3), (7.3, 3.3))
+    arrow((8.8, 3.3), (9.35, 3.3))
+    arrow((10.1, 2.95), (10.1, 2.4))
+    arrow((10.1, 1.7), (10.1, 1.15))
+    arrow((9.35, 0.8), (8.8, 0.8))
+    arrow((8.05, 1.15), (8.05, 1.7))
+    arrow((8.05, 2.4), (8.05, 2.95))
+    ax.text(7.95, 2.67, "next\nstep", ha="right", va="center", fontsize=7.5, color="0.25")
+    arrow((11.05, 2.3), (11.5, 2.3))
+    ax.text(11.29, 2.55, "after the\nlast step", ha="center", fontsize=7, color="0.25")
     fig.tight_layout()
     return fig
