@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE = 1
 export TQDM_DISABLE ?=
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab kaggle-dry-run kaggle-check clean-venv
+.PHONY: demo test lab notebooks kaggle-dry-run kaggle-check clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -30,6 +30,13 @@ kaggle-dry-run: $(STAMP)
 kaggle-check: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python kaggle/simulate.py --out outputs/kaggle-check --size real \
 		--layout 2026 --photos $${EMOSMC_PHOTOS:-../shared/data/celebahq-samples/256}
+
+# Re-run every notebook in place (inline figures, no progress bars) and make the saved outputs portable
+notebooks: $(STAMP)
+	for nb in notebooks/0*.ipynb; do \
+		env -u MPLBACKEND TQDM_DISABLE=1 WANDB_SILENT=true $(BIN)/jupyter nbconvert --to notebook --execute --inplace $$nb || exit 1; \
+	done
+	$(BIN)/python tools/tidy_notebooks.py notebooks/0*.ipynb
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks

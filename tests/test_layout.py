@@ -58,3 +58,25 @@ def test_the_import_graph_has_no_cycle():
 
 def test_the_cycle_finder_finds_one():
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+
+
+def test_saved_notebook_outputs_are_portable():
+    """No saved output names this machine's folders or carries terminal colour codes (make notebooks)."""
+    import json
+    import re
+
+    root = PKG.parents[1]
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        text = json.dumps([c.get("outputs", []) for c in json.loads(nb.read_text())["cells"]])
+        assert str(root) not in text and "/tmp/" not in text, nb.name
+        assert not re.search(r"\\u001b\[", text), nb.name
+
+
+def test_tidying_replaces_paths_and_colour_codes():
+    import sys
+
+    sys.path.insert(0, str(PKG.parents[1] / "tools"))
+    from tidy_notebooks import ROOT, tidy_text
+
+    assert tidy_text(f"\x1b[34mwandb\x1b[0m: saved in {ROOT}/outputs/run and /tmp/x1/y") == \
+        "wandb: saved in <repo>/outputs/run and <tmp>"
