@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from .ground_truth import true_expression
 from .diffusion import predict_x0
 from .labels import EMOTIONS
+from .training import optimizer_step
 from .toy.faces import Identity
 
 __all__ = ["HardExamples", "mine", "finetune_latent_scorer", "finetune_classifier", "hard_loss"]
@@ -99,17 +100,6 @@ def _mixed_batch(labels: torch.Tensor, hard: HardExamples, batch_size: int, n_ha
     return i, j, y, tgt
 
 
-def _step(loss, opt, sched, bar, step: int, log, key: str) -> None:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    sched.step()
-    if step % 50 == 0:
-        bar.set_postfix(loss=f"{loss.item():.4f}")
-        if log:
-            log({key: loss.item()}, step)
-
-
 def finetune_latent_scorer(scorer, unet, scheduler, latents: torch.Tensor, labels: torch.Tensor,
                            hard: HardExamples, steps: int = 600, batch_size: int = 64, lr: float = 5e-4,
                            max_timestep: int = 900, clean_fraction: float = 0.25, hard_fraction: float = 0.5,
@@ -135,7 +125,8 @@ def finetune_latent_scorer(scorer, unet, scheduler, latents: torch.Tensor, label
             zt = scheduler.add_noise(z0, noise, t.to(dev))
             x0 = torch.where(t.view(-1, 1, 1, 1).to(dev) == 0, z0,
                              predict_x0(scheduler, unet(zt, t.to(dev)).sample, zt, t))
-        _step(hard_loss(scorer.log_probs(x0, t.to(dev)), y, tgt), opt, sched, bar, step, log, "latent_scorer_hard/loss")
+        loss = hard_loss(scorer.log_probs(x0, t.to(dev)), y, tgt)
+        optimizer_step(loss, opt, sched, bar, step, log, "latent_scorer_hard/loss")
     return scorer.eval()
 
 
@@ -156,5 +147,5 @@ def finetune_classifier(classifier, images: torch.Tensor, labels: torch.Tensor, 
         x = torch.cat([images[i], hard.images[j]])
         sigma = torch.rand(len(x), 1, 1, 1, generator=g) * noise_aug
         x = (x + sigma * torch.randn(x.shape, generator=g)).clamp(-1, 1).to(dev)
-        _step(hard_loss(classifier.log_probs(x), y, tgt), opt, sched, bar, step, log, "classifier_hard/loss")
+        optimizer_step(hard_loss(classifier.log_probs(x), y, tgt), opt, sched, bar, step, log, "classifier_hard/loss")
     return classifier.eval()

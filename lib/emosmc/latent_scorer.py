@@ -24,6 +24,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from tqdm.auto import tqdm
 
 from .labels import EMOTIONS, emotion_index
+from .training import optimizer_step
 
 __all__ = ["LatentEmotionScorer", "LatentEmotionReward", "distill_latent_scorer", "agreement"]
 
@@ -157,14 +158,7 @@ def distill_latent_scorer(scorer: LatentEmotionScorer, latents: torch.Tensor, va
         with torch.no_grad():
             x0, teacher = _teacher_batch(latents[idx].float(), t, vae, classifier, unet, scheduler, g, chunk)
         loss = F.kl_div(scorer.log_probs(x0, t.to(dev)), teacher.clamp_min(1e-8), reduction="batchmean")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        if step % 50 == 0:
-            bar.set_postfix(kl=f"{loss.item():.4f}")
-            if log:
-                log({"latent_scorer/kl": loss.item()}, step)
+        optimizer_step(loss, opt, sched, bar, step, log, "latent_scorer/kl", name="kl")
         if checkpoint is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == steps):
             tmp = Path(str(checkpoint) + ".tmp")
             torch.save({"scorer": scorer.state_dict(), "optimizer": opt.state_dict(), "schedule": sched.state_dict(),

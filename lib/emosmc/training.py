@@ -62,6 +62,19 @@ def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Op
     return log
 
 
+def optimizer_step(loss, opt, sched, bar, step: int, log: Optional[LogFn], key: str, name: str = "loss") -> None:
+    """One optimiser and schedule step on ``loss``; every 50 steps the progress bar shows it as ``name``
+    and ``log`` records it under ``key``."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    if step % 50 == 0:
+        bar.set_postfix({name: f"{loss.item():.4f}"})
+        if log:
+            log({key: loss.item()}, step)
+
+
 def _batches(n: int, batch_size: int, steps: int, generator: torch.Generator):
     for _ in range(steps):
         yield torch.randint(0, n, (batch_size,), generator=generator)
