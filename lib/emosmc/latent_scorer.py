@@ -89,14 +89,15 @@ class LatentEmotionReward:
         self.targets = torch.tensor([emotion_index(t) for t in targets])
         self.num_decodes = 0  # the same counter as PixelEmotionReward: this reward never decodes
 
-    @torch.no_grad()
     def __call__(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        """Differentiable in ``x`` when ``x`` requires grad (guided proposals); no graph otherwise."""
         B, N = x.shape[:2]
         if len(self.targets) != B:
             raise ValueError(f"{len(self.targets)} target(s) for a batch of {B} source(s)")
         flat = x.reshape(B * N, *x.shape[2:])
         tt = torch.zeros((), dtype=torch.long) if t is None else torch.as_tensor(t).reshape(())
-        lp = torch.cat([self.scorer.log_probs(c, tt) for c in flat.split(self.chunk_size)]).view(B, N, -1)
+        with torch.set_grad_enabled(x.requires_grad and torch.is_grad_enabled()):
+            lp = torch.cat([self.scorer.log_probs(c, tt) for c in flat.split(self.chunk_size)]).view(B, N, -1)
         idx = self.targets.to(lp.device).view(B, 1, 1).expand(B, N, 1)
         return lp.gather(2, idx).squeeze(2)
 

@@ -53,6 +53,7 @@ class SMCResult:
     timesteps: Optional[torch.Tensor] = None
     num_model_evals: int = 0
     num_reward_evals: int = 0
+    num_reward_grads: int = 0  # backward passes of the reward (guided proposals)
 
     @property
     def best(self) -> torch.Tensor:
