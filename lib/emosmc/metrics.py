@@ -9,7 +9,7 @@ import torch
 
 from .toy.faces import Identity, face_regions
 
-__all__ = ["psnr", "accuracy", "identity_distance", "target_accuracy", "Realism", "no_face_warnings"]
+__all__ = ["psnr", "accuracy", "identity_distance", "target_accuracy", "kid", "Realism", "no_face_warnings"]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -39,6 +39,21 @@ def identity_distance(a: torch.Tensor, b: torch.Tensor, identities: Sequence[Ide
         d = (x.float() - y.float()).abs().mean(0) * 127.5
         out.append(d[m].mean())
     return torch.stack(out)
+
+
+def kid(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Kernel Inception Distance between feature sets ``(n, D)`` and ``(m, D)``: the unbiased squared
+    MMD with the cubic polynomial kernel ``(x . y / D + 1)^3`` (Binkowski et al. 2018). 0 in expectation
+    when both come from one distribution; it can be slightly negative."""
+    a, b = a.double(), b.double()
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"KID needs at least 2 samples per set, got {len(a)} and {len(b)}")
+    d = a.shape[1]
+    k = lambda x, y: (x @ y.T / d + 1) ** 3  # noqa: E731
+    kaa, kbb, kab = k(a, a), k(b, b), k(a, b)
+    n, m = len(a), len(b)
+    return float((kaa.sum() - kaa.diag().sum()) / (n * (n - 1)) + (kbb.sum() - kbb.diag().sum()) / (m * (m - 1))
+                 - 2 * kab.mean())
 
 
 class Realism:

@@ -84,6 +84,13 @@ class EmotionClassifier(torch.nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.logits(images).softmax(-1)
 
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, D)`` features of the last hidden layer (a ViT's class token, a CNN's spatial mean):
+        what distribution-level scores such as KID compare."""
+        p = next(self.model.parameters())
+        h = self.model(pixel_values=self.preprocess(images).to(p.dtype), output_hidden_states=True).hidden_states[-1]
+        return (h[:, 0] if h.dim() == 3 else h.flatten(2).mean(-1)).float()
+
     def log_probs(self, images: torch.Tensor) -> torch.Tensor:
         return self.logits(images).log_softmax(-1)
 

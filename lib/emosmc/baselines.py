@@ -1,0 +1,60 @@
+"""The methods an edit can be made with, at one budget: ``N`` samples' worth of UNet evaluations.
+
+    from emosmc.baselines import METHODS, method_settings
+    out = pipe(images, "happy", **method_settings("guided-smc", edit_settings("toy"), budget=16))
+
+Every method runs through the same :class:`~emosmc.pipeline.EmotionEditPipeline` call (same sources,
+targets, seed, steps and strength), so at budget ``N`` each spends ``N x K`` UNet evaluations for
+``K`` reverse steps, except ``unguided``, which is one img2img sample whatever the budget:
+
+* ``unguided`` -- img2img (SDEdit) with no classifier: the control.
+* ``best-of-n`` -- ``N`` independent img2img samples; the scorer (latent scorer, then the pixel
+  classifier's final check) picks one. No weights, no resampling.
+* ``smc-paper-latent`` / ``smc-paper-pixel`` -- the report's Algorithm 1 (potential ``paper``) with the
+  latent scorer or the decode-and-classify reward.
+* ``smc-difference-latent`` / ``smc-difference-pixel`` -- the same with the ``difference`` potential,
+  whose weighted population targets ``p_model exp(lambda r)``.
+* ``gradient-guidance`` -- every move nudged up the latent scorer's gradient (``gradient_scale``, no
+  weights: a biased sampler), ``N`` such samples and the scorer picks one; at ``N = 1`` it is plain
+  classifier guidance. One backward pass of the scorer per sample and step (no UNet backward).
+* ``guided-smc`` -- the same nudged moves as proposals inside SMC with the ``difference`` potential,
+  each move weighted by model / proposal transition, so the target stays ``p_model exp(lambda r)``
+  (tested on the analytic 2-D target, ``tests/test_guided_proposal.py``).
+
+The nudge is ``gradient_scale * sigma_t^2 * grad r(x0_hat)`` on the transition's mean; with
+``gradient_scale = guidance_scale`` (the default here) that approximates the locally optimal
+proposal ``p(x' | x) exp(lambda r(x'))``.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+__all__ = ["METHODS", "method_settings"]
+
+# method -> what it changes in the profile's edit settings (``budget`` fills num_particles)
+METHODS: Dict[str, dict] = {
+    "unguided": dict(guidance_scale=0.0, fixed_particles=1),
+    "best-of-n": dict(potential="difference", ess_threshold=0.0, resample_interval=10**6, scorer="latent"),
+    "smc-paper-latent": dict(potential="paper", scorer="latent"),
+    "smc-difference-latent": dict(potential="difference", scorer="latent"),
+    "smc-paper-pixel": dict(potential="paper", scorer="pixel"),
+    "smc-difference-pixel": dict(potential="difference", scorer="pixel"),
+    "gradient-guidance": dict(guidance_scale=0.0, gradient_from_guidance=True, proposal_correction=False,
+                              scorer="latent"),
+    "guided-smc": dict(potential="difference", gradient_from_guidance=True, scorer="latent"),
+}
+
+
+def method_settings(name: str, base: dict, budget: int) -> dict:
+    """The pipeline keywords of ``name`` at ``budget`` particles, on top of ``base`` (a profile's
+    :func:`~emosmc.profiles.edit_settings`, which may hold ``scorer`` and ``final_check``)."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")
+    if budget < 1:
+        raise ValueError(f"budget must be >= 1 particle, got {budget}")
+    m = dict(METHODS[name])
+    out = {**base, "num_particles": m.pop("fixed_particles", budget)}
+    if m.pop("gradient_from_guidance", False):
+        out["gradient_scale"] = float(base.get("guidance_scale", 5.0))
+    out.update(m)
+    return out
