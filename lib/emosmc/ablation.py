@@ -29,7 +29,8 @@ from .labels import emotion_index
 __all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key", "ablation_plot"]
 
 FIELDS = ["config", "swept", "image", "target", "target_prob", "realism", "judge_prob", "seconds", "unet_evals",
-          "decodes", "true_flip"]
+          "decodes", "true_flip", "identity"]
+LABELS = ("swept", "method")  # what a config may carry besides pipeline settings
 
 
 def config_key(config: dict) -> str:
@@ -73,7 +74,7 @@ def read_rows(csv_path: Union[str, Path]) -> List[dict]:
         rows = list(csv.DictReader(f))
     defaults = _setting_defaults()  # a config stores only what differs from them
     for r in rows:
-        for k in ("target_prob", "realism", "judge_prob", "seconds", "true_flip"):
+        for k in ("target_prob", "realism", "judge_prob", "seconds", "true_flip", "identity"):
             r[k] = float(r[k]) if r.get(k) not in (None, "") else float("nan")
         for k in ("unet_evals", "decodes"):
             r[k] = int(r[k]) if r.get(k) not in (None, "") else 0
@@ -103,12 +104,16 @@ def continue_from_previous(csv_path: Union[str, Path], inputs: Union[str, Path, 
 def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: List[dict],
                  target: Union[str, Sequence[str]], csv_path: Union[str, Path], seed: int = 0,
                  realism: Optional[Callable] = None, judge: Optional[Callable] = None,
-                 identities: Optional[Sequence] = None, progress: bool = True) -> List[dict]:
+                 identities: Optional[Sequence] = None, identity: Optional[Callable] = None,
+                 progress: bool = True) -> List[dict]:
     """Run every config on every image (one batched pipeline call per config) and append the rows to
     ``csv_path``; pairs already there are skipped. Returns all rows of the CSV. ``realism`` defaults
     to :class:`Realism`; ``judge`` (optional) is a second classifier returning ``(B, 7)`` probabilities;
     ``identities`` (toy world: one :class:`emosmc.toy.faces.Identity` per image) adds ``true_flip``,
-    1 when the edit truly shows the target (:func:`emosmc.ground_truth.true_expression`)."""
+    1 when the edit truly shows the target (:func:`emosmc.ground_truth.true_expression`); ``identity``
+    (optional, e.g. :meth:`emosmc.judges.FaceIdentity.similarity`) maps ``(sources, edits)`` to one
+    number per image. A config's ``"method"`` (see :func:`emosmc.baselines.method_configs`) is a label
+    stored with it, not a setting."""
     if len(images) != len(image_ids):
         raise ValueError(f"{len(images)} images but {len(image_ids)} ids")
     targets = [target] * len(images) if isinstance(target, str) else list(target)
@@ -116,13 +121,14 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     realism = realism or Realism()
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _upgrade_header(path)
     done = {(r["config"], r["image"]) for r in read_rows(path)}
     new_file = not path.exists()
     todo = [(c, [i for i, im in enumerate(image_ids) if (config_key(c), str(im)) not in done]) for c in configs]
     todo = [(c, idx) for c, idx in todo if idx]
     bar = tqdm(todo, desc="ablation", disable=not progress)
     for c, idx in bar:
-        settings = {k: v for k, v in c.items() if k != "swept"}
+        settings = {k: v for k, v in c.items() if k not in LABELS}
         bar.set_postfix({k: v for k, v in c.items() if k in (c.get("swept") or "").split("x")})
         t0 = time.time()
         out = pipe(images[idx], [targets[i] for i in idx], generator=torch.Generator().manual_seed(seed),
@@ -131,6 +137,7 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
         real = realism(out.images)
         with torch.no_grad():
             jp = judge(out.images.to(pipe.device)).cpu()[torch.arange(len(idx)), tidx[idx]] if judge else None
+        kept = identity(images[idx].to(out.images.device), out.images) if identity is not None else None
         truth = None
         if identities is not None:
             from .ground_truth import true_expression
@@ -147,8 +154,24 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                             "realism": round(float(real[j]), 5),
                             "judge_prob": "" if jp is None else round(float(jp[j]), 5), "seconds": round(secs, 3),
                             "unet_evals": out.nfe["unet"] // len(idx), "decodes": out.nfe["decode"] // len(idx),
-                            "true_flip": "" if truth is None else int(truth[j])})
+                            "true_flip": "" if truth is None else int(truth[j]),
+                            "identity": "" if kept is None else round(float(kept[j]), 5)})
     return read_rows(path)
+
+
+def _upgrade_header(path: Path) -> None:
+    """A CSV written before a column was added gets the column (empty), so new rows line up."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames == FIELDS:
+            return
+        rows = list(reader)
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+        w.writeheader()
+        w.writerows({k: r.get(k, "") for k in FIELDS} for r in rows)
 
 
 def summarise(rows: List[dict], swept: str) -> List[Dict]:
@@ -162,7 +185,8 @@ def summarise(rows: List[dict], swept: str) -> List[Dict]:
         g = groups[v]
         mean = lambda k: float(np.nanmean([r[k] for r in g])) if any(r[k] == r[k] for r in g) else float("nan")
         out.append({swept: v, "n": len(g), "target_accuracy": mean("target_prob"), "realism": mean("realism"),
-                    "judge_prob": mean("judge_prob"), "true_flip": mean("true_flip"), "seconds": mean("seconds"), "unet_evals": mean("unet_evals"),
+                    "judge_prob": mean("judge_prob"), "true_flip": mean("true_flip"), "identity": mean("identity"),
+                    "seconds": mean("seconds"), "unet_evals": mean("unet_evals"),
                     "decodes": mean("decodes")})
     return out
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Dict
 
-__all__ = ["METHODS", "method_settings"]
+__all__ = ["METHODS", "method_settings", "method_configs"]
 
 # method -> what it changes in the profile's edit settings (``budget`` fills num_particles)
 METHODS: Dict[str, dict] = {
@@ -57,4 +57,15 @@ def method_settings(name: str, base: dict, budget: int) -> dict:
     if m.pop("gradient_from_guidance", False):
         out["gradient_scale"] = float(base.get("guidance_scale", 5.0))
     out.update(m)
+    return out
+
+
+def method_configs(base: dict, methods=tuple(METHODS), budgets=(4, 16)) -> list:
+    """Configs for :func:`emosmc.ablation.run_ablation`: every method at every budget (``unguided`` once),
+    labelled ``"method": "<name>@<budget>"`` and ``"swept": "method"``, so that
+    ``summarise(rows, "method")`` tabulates them."""
+    out = []
+    for m in methods:
+        for b in ((1,) if m == "unguided" else budgets):
+            out.append({**method_settings(m, base, b), "method": f"{m}@{b}", "swept": "method"})
     return out
