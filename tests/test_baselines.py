@@ -29,3 +29,27 @@ def test_bad_method_or_budget_is_named():
         method_settings("best_of_n", BASE, 4)
     with pytest.raises(ValueError, match="budget"):
         method_settings("guided-smc", BASE, 0)
+
+
+def test_guided_methods_run_in_the_pipeline_with_the_latent_scorers_gradient():
+    """The bundled toy pipeline: the nudge reads the latent scorer's gradient (one backward pass per
+    particle and step) and changes the samples; the same seed without it gives best-of-N's."""
+    import torch
+
+    from emosmc.pipeline import EmotionEditPipeline
+    from emosmc.toy.assets import toy_faces
+    from emosmc.data import images_to_tensor
+
+    pipe = EmotionEditPipeline.from_profile("toy")
+    imgs, *_ = toy_faces(1, seed=4242)
+    x = images_to_tensor(imgs[:1])
+    base = {**BASE, "num_inference_steps": 20}
+    runs = {m: pipe(x, "surprise", generator=torch.Generator().manual_seed(0), progress=False,
+                    **method_settings(m, base, 3)) for m in ("best-of-n", "gradient-guidance", "guided-smc")}
+    K = runs["best-of-n"].nfe["unet"] // 3
+    assert runs["guided-smc"].smc.num_reward_grads == runs["gradient-guidance"].smc.num_reward_grads == 3 * K
+    assert runs["best-of-n"].smc.num_reward_grads == 0
+    assert not torch.equal(runs["gradient-guidance"].latents, runs["best-of-n"].latents)
+    # plain gradient guidance carries no weights; the guided proposal's population is weighted (and resampled)
+    assert all(float(s.ess[0]) == 3 for s in runs["gradient-guidance"].smc.trace)
+    assert min(float(s.ess[0]) for s in runs["guided-smc"].smc.trace) < 3
