@@ -58,7 +58,8 @@ def parameters(size: str) -> dict:
                                   "AGREEMENT_TIMESTEPS": [0, 500]},
         "04_smc_inference": {"N_FACES": 1, "OVERRIDES": {**steer, "scorer": "latent"}},
         "05_ablations": {"N_IMAGES": 1, "BASE": {**steer, "scorer": "latent"},
-                         "SWEEPS": {"guidance_scale": [0.0, 5.0], "num_particles": [2, 3]}},
+                         "SWEEPS": {"guidance_scale": [0.0, 5.0], "num_particles": [2, 3]},
+                         "METHODS": ["unguided", "best-of-n", "smc-paper-pixel", "guided-smc"], "BUDGETS": [2]},
     }
     if size == "tiny":
         p["02_train_unet"]["UNET_CONFIG"] = TINY_UNET
@@ -98,6 +99,14 @@ def stand_in_hub(hf_home: Path, size: str) -> dict:
         (folder / "refs").mkdir(parents=True)
         (folder / "refs" / "main").write_text(rev)
         sizes[repo_id] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+    # FaceNet's weights where facenet-pytorch caches its download (TORCH_HOME/checkpoints), same keys
+    from facenet_pytorch import InceptionResnetV1
+
+    ckpt = hf_home.parent / "torch" / "checkpoints" / "20180402-114759-vggface2.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    facenet = InceptionResnetV1(pretrained=None, num_classes=8631)
+    torch.save(facenet.state_dict(), ckpt)
+    sizes["facenet-pytorch vggface2"] = round(sum(p.numel() for p in facenet.parameters()) / 1e6, 2)
     return sizes
 
 
@@ -236,6 +245,7 @@ def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
             env = {"EMOSMC_KAGGLE_INPUT": str(inp), "EMOSMC_KAGGLE_WORKING": str(work), "HF_HOME": str(out / "hf"),
+                   "TORCH_HOME": str(out / "torch"),
                    "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
             with ReadOnly(inp, namespace) as ro:
                 row = run_kernel(folders[stem] / meta["code_file"], work, env, timeout)

@@ -95,4 +95,5 @@ def test_stand_in_kaggle_run_of_every_kernel_in_both_mount_layouts(tmp_path):
         assert "latents-celebahq" in rows["03_classifier_scoring"]["wrote"]  # the scores, in its own output
         assert (tmp_path / lay / "outputs" / lay / "emosmc-03-classifier-scoring" / "latents-celebahq").is_dir()
         assert "(celebahq profile)" in rows["04_smc_inference"]["text"]
-        assert rows["05_ablations"]["wrote"] == ["ablation-celebahq.csv"]
+        assert rows["05_ablations"]["wrote"] == ["ablation-celebahq.csv", "methods-celebahq.csv"]
+        assert "guided-smc@2" in rows["05_ablations"]["text"] and "unguided@1" in rows["05_ablations"]["text"]
