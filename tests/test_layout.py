@@ -71,13 +71,18 @@ def test_saved_notebook_outputs_are_portable():
         assert str(root) not in text, nb.name
         assert not re.search(r"(?<![\w>])/(work|home|root|Users|tmp)/", text), nb.name
         assert not re.search(r"\\u001b\[", text), nb.name
+        assert not re.search(r"\d+%\|", text), f"{nb.name}: a saved progress bar (run tools/tidy_notebooks.py)"
 
 
 def test_tidying_replaces_paths_and_colour_codes():
     import sys
 
     sys.path.insert(0, str(PKG.parents[1] / "tools"))
-    from tidy_notebooks import ROOT, tidy_text
+    from tidy_notebooks import ROOT, is_progress_bar, tidy_text
+
+    bar = {"data": {"application/vnd.jupyter.widget-view+json": {}, "text/plain": "score:   0%|          | 0/5 [00:00<?, ?it/s]"}}
+    ui = {"data": {"application/vnd.jupyter.widget-view+json": {}, "text/plain": "VBox(children=(HBox(...),))"}}
+    assert is_progress_bar(bar) and not is_progress_bar(ui)
 
     assert tidy_text(f"\x1b[34mwandb\x1b[0m: saved in {ROOT}/outputs/run and /tmp/x1/y") == \
         "wandb: saved in <repo>/outputs/run and <tmp>"

@@ -1,5 +1,6 @@
 """Make saved notebook outputs portable: the repository's absolute path becomes ``<repo>``, ``/tmp/...``
-folders become ``<tmp>``, and terminal colour codes (ANSI escapes, e.g. from W&B) are removed.
+folders become ``<tmp>``, terminal colour codes (ANSI escapes, e.g. from W&B) are removed, and progress-bar
+widgets (tqdm, transformers' "Loading weights") are dropped: saved, they only show a frozen "0%" line.
 
     python tools/tidy_notebooks.py notebooks/*.ipynb      (``make notebooks`` runs it after executing them)
 """
@@ -12,6 +13,12 @@ import nbformat
 ROOT = str(Path(__file__).resolve().parents[1])
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 TMP = re.compile(r"/tmp/[^\s'\"]*")
+BAR = re.compile(r"(\d+%\|)|(\d+(it|img)? \[\d\d:\d\d)|(\?(it|img)/s\])")
+
+
+def is_progress_bar(out) -> bool:
+    data = out.get("data", {})
+    return "application/vnd.jupyter.widget-view+json" in data and bool(BAR.search(data.get("text/plain", "")))
 
 
 def tidy_text(text: str) -> str:
@@ -22,6 +29,10 @@ def tidy(path: Path) -> int:
     nb = nbformat.read(path, as_version=4)
     changed = 0
     for cell in nb.cells:
+        if "outputs" in cell:
+            kept = [o for o in cell.outputs if not is_progress_bar(o)]
+            changed += len(cell.outputs) - len(kept)
+            cell.outputs = kept
         for out in cell.get("outputs", []):
             if "text" in out:
                 new = tidy_text(out["text"])

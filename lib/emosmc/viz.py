@@ -56,7 +56,8 @@ def genealogy_plot(ax, result, row: int = 0, max_lines: int = 200, color="C0"):
         ax.plot(np.arange(K1), G[:, n], color=color, lw=0.6, alpha=0.4)
     ax.set_xlabel("reverse step")
     ax.set_ylabel("ancestor index")
-    ax.set_title(f"{len(np.unique(G[0]))} of {N} starting particles have descendants")
+    roots = len(np.unique(G[0]))
+    ax.set_title(f"{roots} of {N} starting particles {'has' if roots == 1 else 'have'} descendants")
     return ax
 
 
