@@ -104,7 +104,7 @@ def stand_in_hub(hf_home: Path, size: str) -> dict:
 
     ckpt = hf_home.parent / "torch" / "checkpoints" / "20180402-114759-vggface2.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
-    facenet = InceptionResnetV1(pretrained=None, num_classes=8631)
+    facenet = InceptionResnetV1(pretrained=None, classify=True, num_classes=8631)  # with the logits the file has
     torch.save(facenet.state_dict(), ckpt)
     sizes["facenet-pytorch vggface2"] = round(sum(p.numel() for p in facenet.parameters()) / 1e6, 2)
     return sizes
