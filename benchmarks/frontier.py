@@ -2,13 +2,16 @@
 budgets of N samples' worth of UNet evaluations, judged by the toy world's ground truth. Prints JSON.
 
     python benchmarks/frontier.py                                    # 14 held-out faces x 2 targets, N = 1..32
-    python benchmarks/frontier.py --faces 2 --budgets 4 --methods unguided best-of-n guided-smc   # a quick look
+    python benchmarks/frontier.py --faces 2 --budgets 1 4 --methods unguided best-of-n guided-smc   # a quick look
 
 Resumable: every counterfactual's measures go to a CSV (``--csv``) as they are made; a run that stops
 picks up at the first (method, budget) it has not finished, and ``--faces`` may grow later (only the new
 counterfactuals are run). The JSON summary, the figure (true flip rate against UNet evaluations, one
-line per method; identity against flip rate) and a grid of the first faces by every method at
-``--grid-budget`` are written from the whole CSV.
+line per method; identity against flip rate) and markdown tables are written from the whole CSV; a grid
+of the first four counterfactuals by every method at ``--grid-budget`` from this invocation's runs (when
+they were all in the CSV already, they are run again for the grid alone). One generator seeds each
+batch, so a counterfactual's sample depends on the batch it ran in: a resumed or grid-only batch draws
+other samples than the first run's, and KID is the mean of its batches' values.
 
 Measures, per counterfactual: the true flip (the ground-truth rule,
 :func:`emosmc.ground_truth.true_expression`), the judge's flip, the distance to the true
@@ -77,7 +80,7 @@ def run_one(pipe, judge, realism, ref_feats, method, budget, xs, idents, names, 
     cf = counterfactual_distance(out.images, idents, names)
     keep = identity_kept(xs, out.images, idents)
     real = realism(out.images)
-    run_kid = kid(feats, ref_feats)
+    run_kid = kid(feats, ref_feats) if len(feats) >= 2 else float("nan")
     n = len(xs)
     rows = []
     for i in range(n):
@@ -134,6 +137,26 @@ def verdicts(table, at=16):
     return out
 
 
+def markdown(table, budgets, at=16) -> str:
+    """Two tables: the true flip rate of every method at every budget, and every measure at budget ``at``."""
+    bs = sorted(budgets)
+    lines = ["| method | " + " | ".join(f"N = {b}" for b in bs) + " |", "|---|" + "---|" * len(bs)]
+    for m, runs in table.items():
+        cells = [f"{runs[str(b)]['true_flip']:.2f}" if str(b) in runs else "—" for b in bs]
+        lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
+    lines += ["", f"| method (N = {at}; unguided: 1 sample) | true flip | judge flip | classifier p | unclear | "
+              "L1 to the true counterfactual (expr.) | L1 outside the expression | realism | KID | UNet evals | "
+              "decodes | scorer backward passes | s / edit |", "|---|" + "---|" * 12]
+    for m, runs in table.items():
+        s = runs.get(str(at)) or (runs.get("1") if m == "unguided" else None)
+        if s:
+            lines.append(f"| `{m}` | {s['true_flip']:.2f} | {s['judge_flip']:.2f} | {s['classifier_p']:.2f} | "
+                         f"{s['unclear']:.2f} | {s['l1_expression']:.1f} | {s['outside_l1']:.1f} | {s['realism']:.2f} | "
+                         f"{s['kid']:.3f} | {s['unet_evals']:.0f} | {s['decodes']:.0f} | {s['reward_grads']:.0f} | "
+                         f"{s['seconds']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(table, path):
     import matplotlib
 
@@ -177,6 +200,8 @@ def main():
     p.add_argument("--figure", default=str(ROOT / "results" / "frontier_toy.png"))
     p.add_argument("--grid", default=str(ROOT / "results" / "frontier_toy_grid.png"))
     p.add_argument("--grid-budget", type=int, default=16)
+    p.add_argument("--report-only", action="store_true", help="run nothing: summarise the CSV (JSON, figure, tables)")
+    p.add_argument("--markdown", default=str(ROOT / "results" / "frontier_toy.md"), help="the README's tables")
     a = p.parse_args()
     base = {**edit_settings("toy"), "final_check": 4}
     prof = get_profile("toy")
@@ -187,9 +212,13 @@ def main():
         ref = torch.cat([judge.features(b) for b in images_to_tensor(ref_imgs).split(256)]).cpu()
     path = Path(a.csv)
     done = list(csv.DictReader(path.open())) if path.exists() else []
+    if path.exists():
+        header = next(csv.reader(path.open()), [])
+        if header != FIELDS:
+            raise SystemExit(f"{path} has columns {header}, this version writes {FIELDS}: use another --csv")
     have = {(r["method"], int(r["budget"]), int(r["cf"])) for r in done}
     todo = [(m, b) for b in sorted(a.budgets, key=lambda b: ORDER.index(b) if b in ORDER else 99) for m in a.methods
-            if not (m == "unguided" and b != 1)]
+            if not (m == "unguided" and b != 1)] if not a.report_only else []
     from tqdm.auto import tqdm
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -199,12 +228,10 @@ def main():
         want_grid = b == a.grid_budget or (m == "unguided")
         if not need and not want_grid:
             continue
-        if not need:  # for the grid only: the first four counterfactuals again (same seed, same result)
-            need = []
-        sel = need if need else list(range(min(4, len(rows))))
+        sel = need if need else list(range(min(4, len(rows))))  # none missing: the first four, for the grid
         new, images = run_one(pipe, judge, realism, ref, m, b, xs[sel], [idents[i] for i in sel],
                               [names[i] for i in sel], a.seed, base)
-        if want_grid:
+        if want_grid and all(i in sel for i in range(min(4, len(rows)))):
             grid[m] = {i: images[k] for k, i in enumerate(sel) if i < 4}
         if need:
             write_header = not path.exists()
@@ -220,7 +247,9 @@ def main():
            "settings": base, "methods": table, "bars": verdicts(table, a.grid_budget)}
     if a.figure:
         plot(table, a.figure)
-    if a.grid and grid:
+    if a.markdown:
+        Path(a.markdown).write_text(markdown(table, a.budgets, a.grid_budget))
+    if a.grid and grid and min(len(g) for g in grid.values()) > 0:
         from emosmc.viz import image_grid
 
         ms = [m for m in METHODS if m in grid and len(grid[m]) >= 1]

@@ -50,6 +50,9 @@ def test_guided_methods_run_in_the_pipeline_with_the_latent_scorers_gradient():
     assert runs["guided-smc"].smc.num_reward_grads == runs["gradient-guidance"].smc.num_reward_grads == 3 * K
     assert runs["best-of-n"].smc.num_reward_grads == 0
     assert not torch.equal(runs["gradient-guidance"].latents, runs["best-of-n"].latents)
-    # plain gradient guidance carries no weights; the guided proposal's population is weighted (and resampled)
+    # plain gradient guidance carries no weights; the guided proposal weights its moves even with no reward
+    # weighting at all (guidance_scale 0: only the model/proposal correction is left)
     assert all(float(s.ess[0]) == 3 for s in runs["gradient-guidance"].smc.trace)
-    assert min(float(s.ess[0]) for s in runs["guided-smc"].smc.trace) < 3
+    corrected = pipe(x, "surprise", generator=torch.Generator().manual_seed(0), progress=False,
+                     **{**method_settings("guided-smc", base, 3), "guidance_scale": 0.0, "gradient_scale": 5.0})
+    assert min(float(s.ess[0]) for s in corrected.smc.trace) < 3

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from dataclasses import fields
 import time
 from pathlib import Path
@@ -168,10 +169,15 @@ def _upgrade_header(path: Path) -> None:
         if reader.fieldnames == FIELDS:
             return
         rows = list(reader)
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS, extrasaction="ignore")
+    unknown = [k for k in (reader.fieldnames or []) if k not in FIELDS]
+    if unknown:
+        raise ValueError(f"{path} has column(s) {unknown} this version does not write; keep that file and start a new CSV")
+    tmp = path.with_name(path.name + ".upgrading")
+    with open(tmp, "w", newline="") as f:  # then one rename: a session killed half-way loses nothing
+        w = csv.DictWriter(f, fieldnames=FIELDS)
         w.writeheader()
         w.writerows({k: r.get(k, "") for k in FIELDS} for r in rows)
+    os.replace(tmp, path)
 
 
 def summarise(rows: List[dict], swept: str) -> List[Dict]:

@@ -22,8 +22,10 @@ targets, seed, steps and strength), so at budget ``N`` each spends ``N x K`` UNe
   (tested on the analytic 2-D target, ``tests/test_guided_proposal.py``).
 
 The nudge is ``gradient_scale * sigma_t^2 * grad r(x0_hat)`` on the transition's mean; with
-``gradient_scale = guidance_scale`` (the default here) that approximates the locally optimal
-proposal ``p(x' | x) exp(lambda r(x'))``.
+``gradient_scale = guidance_scale`` (the default here) it is a first-order stand-in for the locally optimal
+proposal ``p(x' | x) exp(lambda r(x'))`` (it leaves out the factor ``1 / sqrt(alpha_bar)`` between a step
+of ``x0_hat`` and a step of ``x``). Both guided methods read the reward on the x0 prediction, where the
+gradient is taken.
 """
 from __future__ import annotations
 
@@ -40,8 +42,8 @@ METHODS: Dict[str, dict] = {
     "smc-paper-pixel": dict(potential="paper", scorer="pixel"),
     "smc-difference-pixel": dict(potential="difference", scorer="pixel"),
     "gradient-guidance": dict(guidance_scale=0.0, gradient_from_guidance=True, proposal_correction=False,
-                              scorer="latent"),
-    "guided-smc": dict(potential="difference", gradient_from_guidance=True, scorer="latent"),
+                              reward_on="x0", scorer="latent"),
+    "guided-smc": dict(potential="difference", gradient_from_guidance=True, reward_on="x0", scorer="latent"),
 }
 
 

@@ -12,8 +12,8 @@ guidance, and a face-identity embedding.
   cosine similarity of source and edit embeddings.
 
 Both take ``(B, 3, H, W)`` images in ``[-1, 1]``. Faces are cropped by MTCNN when ``crop=True`` (the
-box widened by 10% each side, as ``fer`` pads its boxes); otherwise the whole image is the face, which
-suits aligned CelebA-HQ crops.
+box widened by 10% each side; ``fer`` itself pads its detector's boxes by a fixed 10 pixels); otherwise the
+whole image is the face, which suits aligned CelebA-HQ crops.
 """
 from __future__ import annotations
 
@@ -75,6 +75,15 @@ class KerasGraph(torch.nn.Module):
             raise ValueError(f"KerasGraph cannot run layer type(s) {unknown}; it knows {sorted(self.KNOWN)}")
         self.layers = [(l["class_name"], l["name"], l["config"], [n[0] for n in l["inbound_nodes"][0]]
                         if l.get("inbound_nodes") else []) for l in layers]
+        for cls, name, cfg, _ in self.layers:  # what this reader does not implement is refused here, by name
+            if cfg.get("data_format", "channels_last") != "channels_last":
+                raise ValueError(f"{name}: data_format {cfg['data_format']!r} is not supported (channels_last only)")
+            if any(d != 1 for d in cfg.get("dilation_rate", [1])):
+                raise ValueError(f"{name}: dilation_rate {cfg['dilation_rate']} is not supported")
+            if cfg.get("depth_multiplier", 1) != 1:
+                raise ValueError(f"{name}: depth_multiplier {cfg['depth_multiplier']} is not supported")
+            if cls == "BatchNormalization" and cfg.get("axis", -1) not in (-1, 3, [3], [-1]):
+                raise ValueError(f"{name}: batch norm over axis {cfg['axis']} is not supported (channels only)")
         self.params = torch.nn.ParameterDict()
         for cls, name, cfg, _ in self.layers:
             w = weights.get(name, [])
@@ -120,8 +129,6 @@ class KerasGraph(torch.nn.Module):
                 if cfg.get("use_bias", True):
                     y = y + self._p(name, "b").view(1, -1, 1, 1)
             elif cls == "SeparableConv2D":
-                if cfg.get("depth_multiplier", 1) != 1:
-                    raise ValueError(f"{name}: depth_multiplier != 1 is not supported")
                 y = self._conv(h[0], name, cfg, self._p(name, "dw"), groups=h[0].shape[1])
                 y = F.conv2d(y, self._p(name, "pw"))
                 if cfg.get("use_bias", True):
@@ -152,7 +159,7 @@ def _activation(kind: str, y: torch.Tensor, name: str) -> torch.Tensor:
     if kind == "relu":
         return F.relu(y)
     if kind == "softmax":
-        return y.softmax(-1)
+        return y.softmax(1 if y.dim() == 4 else -1)  # over the channels (NCHW here), as Keras over its last axis
     raise ValueError(f"{name}: activation {kind!r} is not supported")
 
 

@@ -26,17 +26,16 @@ A resampling step whose weights are exactly uniform is skipped (it could only
 shuffle the particles), which is why ``guidance_scale=0`` reproduces the
 unguided sampler exactly for the same generator.
 
-Guided proposals (``gradient_scale > 0``): each move nudges the clean-sample prediction up the
-reward's gradient, ``x0' = x0 + gradient_scale * grad r(x0)``, so the DDPM transition's mean moves by
-``delta = c0 * (x0' - x0)`` (``c0`` the scheduler's x0 coefficient). With ``proposal_correction`` (the
-default) every move multiplies the particle's weight by model transition / proposal transition,
-``log p - log q = -|delta|^2 / (2 sigma^2) - eps . delta / sigma`` (``eps`` the step's noise), so the
-weighted population targets the same ``p_model exp(lambda r)`` as without the nudge (tested on the
-analytic 2-D target); the nudge only puts the particles where the weights will want them. Without
-the correction it is plain gradient (classifier) guidance, a biased sampler. It needs a DDPM
-scheduler with ``variance_type="fixed_small"`` and no clipping, and a reward that autograd can
-differentiate (the latent scorer; one backward pass of the reward per particle and step, no UNet
-backward). The last step (``sigma = 0``) is never nudged.
+Guided proposals (``gradient_scale > 0``): each move shifts the DDPM transition's mean up the reward's
+gradient at the clean-sample prediction, ``delta = gradient_scale * sigma_t^2 * grad r(x0_hat)``, and draws
+``x' = mean + delta + sigma_t * eps``. With ``proposal_correction`` (the default) every move multiplies the
+particle's weight by model transition / proposal transition,
+``log p - log q = -|delta|^2 / (2 sigma^2) - eps . delta / sigma``, so the weighted population targets the
+same ``p_model exp(lambda r)`` as without the nudge (tested on the analytic 2-D target); the nudge only puts
+the particles where the weights will want them. Without the correction it is plain gradient (classifier)
+guidance, a biased sampler. It needs a DDPM scheduler with ``variance_type="fixed_small"`` and no clipping,
+and a reward that autograd can differentiate (the latent scorer; one backward pass of the reward per
+particle and step, no UNet backward). The last step (``sigma = 0``) is never nudged.
 
 Degenerate weights: a NaN reward raises :class:`ValueError`; a row in which every
 particle has zero weight (e.g. all classifier probabilities are exactly 0 with
