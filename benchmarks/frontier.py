@@ -164,13 +164,14 @@ def plot(table, path):
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6))
+    colours = {m: f"C{i}" for i, m in enumerate(METHODS)}  # one colour per method in both panels
     for m, runs in table.items():
         bs = sorted(runs, key=int)
         xs = [runs[k]["unet_evals"] for k in bs]
         ys = [runs[k]["true_flip"] for k in bs]
-        style = dict(marker="o", ls="--" if m in ("unguided", "best-of-n", "gradient-guidance") else "-")
+        style = dict(marker="o", color=colours[m], ls="--" if m in ("unguided", "best-of-n", "gradient-guidance") else "-")
         if m == "unguided":
-            a.axhline(ys[0], color="grey", ls=":", label=f"unguided ({ys[0]:.2f})")
+            a.axhline(ys[0], color=colours[m], ls=":", label=f"unguided ({ys[0]:.2f})")
         else:
             a.plot(xs, ys, label=m, **style)
         b.plot([runs[k]["true_flip"] for k in bs], [runs[k]["outside_l1"] for k in bs], label=m, **style)
@@ -182,7 +183,8 @@ def plot(table, path):
     a.legend(fontsize=8)
     b.set_xlabel("true flip rate")
     b.set_ylabel("L1 outside the expression region (lower keeps more identity)")
-    b.set_title("Identity against flip rate (points: budgets)")
+    b.set_title("Identity against flip rate (points: budgets 1 ... 32)")
+    b.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
