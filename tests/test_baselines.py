@@ -56,3 +56,17 @@ def test_guided_methods_run_in_the_pipeline_with_the_latent_scorers_gradient():
     corrected = pipe(x, "surprise", generator=torch.Generator().manual_seed(0), progress=False,
                      **{**method_settings("guided-smc", base, 3), "guidance_scale": 0.0, "gradient_scale": 5.0})
     assert min(float(s.ess[0]) for s in corrected.smc.trace) < 3
+
+
+def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
+    import torch
+
+    from emosmc.metrics import kid
+
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
+    same = kid(a, b)
+    shifted = [kid(a, b + s) for s in (0.25, 0.5, 1.0)]
+    assert abs(same) < 0.01 and shifted[0] > 5 * abs(same) and shifted[0] < shifted[1] < shifted[2]
+    with pytest.raises(ValueError, match="2 samples"):
+        kid(a[:1], b)
