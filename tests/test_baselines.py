@@ -67,6 +67,6 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
     a, b = torch.randn(400, 8, generator=g), torch.randn(400, 8, generator=g)
     same = kid(a, b)
     shifted = [kid(a, b + s) for s in (0.25, 0.5, 1.0)]
-    assert abs(same) < 0.01 and shifted[0] > 5 * abs(same) and shifted[0] < shifted[1] < shifted[2]
+    assert abs(same) < 0.05 < shifted[0] < shifted[1] < shifted[2]  # measured: -0.008; 0.19, 1.0, 7.7
     with pytest.raises(ValueError, match="2 samples"):
         kid(a[:1], b)
