@@ -27,6 +27,19 @@ def component_masses(res, row=0):
     return torch.zeros(3, dtype=torch.float64).index_add_(0, labels, res.weights[row])
 
 
+def assert_matches_tilted_target(res, lam):
+    """Mode masses within 0.03 of the exact p0(x) sigmoid(2 x1)^lam, and a two-sample KS test per coordinate
+    against exact rejection samples that does not reject (Bonferroni, alpha = 0.01)."""
+    exact = MIX.tilted_component_masses(REWARD, lam, generator=torch.Generator().manual_seed(0))
+    masses = component_masses(res)
+    assert (masses - exact).abs().max() < 0.03, (masses, exact)
+    draws = res.resampled_draws(torch.Generator().manual_seed(9), scheme="systematic")[0].double()
+    truth = MIX.tilted_sample(2000, REWARD, lam, generator=torch.Generator().manual_seed(1))
+    for i in range(2):
+        assert stats.ks_2samp(draws[:, i].numpy(), truth[:, i].numpy()).pvalue > 0.005
+    return exact
+
+
 def test_exact_epsilon_is_the_score_of_the_noisy_mixture():
     a = torch.tensor(0.3, dtype=torch.float64)
     x = torch.randn(5, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
@@ -38,17 +51,10 @@ def test_difference_potential_matches_exact_tilted_target():
     """N = 2000, difference potential on x0 predictions, adaptive systematic resampling:
     the weighted particles reproduce p0(x) sigmoid(2 x1)^2."""
     lam = 2.0
-    exact = MIX.tilted_component_masses(REWARD, lam, generator=torch.Generator().manual_seed(0))
     res = run2d(num_particles=2000, num_inference_steps=100, guidance_scale=lam, ess_threshold=0.5,
                 resampling="systematic")
     assert sum(bool(s.resampled.any()) for s in res.trace if s.resampled is not None) >= 1  # it did resample
-    masses = component_masses(res)
-    assert (masses - exact).abs().max() < 0.03, (masses, exact)
-    # two-sample KS test per coordinate against exact rejection samples (Bonferroni, alpha = 0.01)
-    draws = res.resampled_draws(torch.Generator().manual_seed(9), scheme="systematic")[0].double()
-    truth = MIX.tilted_sample(2000, REWARD, lam, generator=torch.Generator().manual_seed(1))
-    for i in range(2):
-        assert stats.ks_2samp(draws[:, i].numpy(), truth[:, i].numpy()).pvalue > 0.005
+    exact = assert_matches_tilted_target(res, lam)
     # ... while the report's rule, resampling with p^gamma at every step, over-concentrates:
     paper = run2d(num_particles=2000, num_inference_steps=100, guidance_scale=lam, potential="paper",
                   reward_on="xt", resample_interval=1)
