@@ -12,7 +12,10 @@ judged without any learned model:
 * :func:`counterfactual_distance` -- how far an edit is from the true counterfactual
   ``render(identity, target)`` (whole face and expression region);
 * :func:`identity_kept` -- what an edit should leave alone: the pixel distance outside
-  the expression region, and the shift of the hair and skin colours.
+  the expression region, and the shift of the hair and skin colours;
+* :func:`expression_posterior` -- how much of the expression the diffusion noise leaves: the exact
+  posterior over a few candidate clean latents (an identity's seven expressions) given a noisy one,
+  what an ideal denoiser that knew the identity could recover (``benchmarks/toy_denoiser.py``).
 
 The rule (see :func:`true_expression`): blur the image and the seven renderings of its
 identity (at three intensities) with a small Gaussian, take the mean absolute difference
@@ -40,7 +43,7 @@ from .labels import EMOTIONS
 from .toy.faces import Identity, face_regions, render
 
 __all__ = ["INTENSITIES", "UNCLEAR", "GroundTruth", "expression_renders", "expression_distances", "true_expression",
-           "counterfactual_distance", "identity_kept", "colour_masks", "verdicts"]
+           "counterfactual_distance", "identity_kept", "colour_masks", "verdicts", "expression_posterior"]
 
 # The datasets render intensities in [0.75, 1]; the rule compares with these.
 INTENSITIES = (0.75, 0.875, 1.0)
@@ -204,3 +207,22 @@ def verdicts(images: torch.Tensor, identities: Sequence[Identity], targets: Sequ
     """Short captions, ground truth first: ``"true: happy ✓"`` or ``"true: neutral ✗"``."""
     gt = true_expression(images, identities)
     return [f"true: {n} {'✓' if n == t else '✗'}" for n, t in zip(gt.names, targets)]
+
+
+def expression_posterior(noisy: torch.Tensor, candidates: torch.Tensor, alpha_bar: float) -> torch.Tensor:
+    """``(B, K)``: the exact posterior over ``K`` candidate clean latents given noisy ones
+    ``z_t = sqrt(alpha_bar) z0 + sqrt(1 - alpha_bar) eps`` (the DDPM forward process), with ``z0``
+    a priori one of the candidates, each equally likely. ``noisy``: ``(B, ...)``; ``candidates``:
+    ``(B, K, ...)`` (e.g. one identity's seven expressions, VAE-encoded) or ``(K, ...)`` shared by all.
+
+    It tells how much of the source the noise of an img2img edit leaves: a model that must also
+    infer everything else (identity, colours) can only do worse."""
+    a = torch.as_tensor(alpha_bar, dtype=noisy.dtype)
+    if not 0 < float(a) < 1:
+        raise ValueError(f"alpha_bar must be in (0, 1), got {float(a)}")
+    if candidates.dim() == noisy.dim():
+        candidates = candidates.expand(len(noisy), *candidates.shape)
+    if candidates.shape[0] != noisy.shape[0] or candidates.shape[2:] != noisy.shape[1:]:
+        raise ValueError(f"candidates {tuple(candidates.shape)} do not match noisy latents {tuple(noisy.shape)}")
+    sq = ((noisy[:, None] - a.sqrt() * candidates) ** 2).flatten(2).sum(-1)
+    return (-sq / (2 * (1 - a))).softmax(1)

@@ -1,0 +1,104 @@
+"""Where the toy edits lose the source's expression: the noise, or the UNet? Prints JSON.
+
+    python benchmarks/toy_denoiser.py                       # 30 held-out faces, 4 noise draws each
+    python benchmarks/toy_denoiser.py --assets <folder> --out benchmarks/results/toy_denoiser.json
+
+Unguided img2img at the toy strength keeps the source's true expression on only about half of the
+faces. Either the noise has erased it (then no model could keep it, and the strength is too high),
+or the UNet fails to read what the noise left. The toy world tells the two apart, because it knows
+the seven renderings of each identity:
+
+* **information left** -- :func:`emosmc.ground_truth.expression_posterior`: the exact posterior over
+  the identity's seven expressions given the noisy latent ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps``
+  (uniform prior, the seven VAE latents as the only candidates): ``p(source | z_t)``. It is what an ideal denoiser that knew the identity could
+  recover; a real one must also infer the identity, which is the easy part (colours, hair).
+* **the UNet's one-step estimate** -- its prediction of ``z0`` from the same ``z_t``, decoded and
+  judged by :func:`emosmc.ground_truth.true_expression` (keeps / unclear), and its squared error in
+  latent space inside and outside the expression region.
+* **unguided img2img** at the toy strength with 50, 150 (the toy setting) and 500 steps: whether the
+  sampler's step count matters.
+
+The edit's first timestep (the toy strength's) is always among the noise levels.
+"""
+import argparse
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from emosmc.data import images_to_tensor
+from emosmc.diffusion import img2img_timesteps, predict_x0
+from emosmc.ground_truth import expression_posterior, true_expression
+from emosmc.pipeline import EmotionEditPipeline
+from emosmc.profiles import TOY_EDIT, get_profile
+from emosmc.toy.assets import toy_faces
+from emosmc.toy.faces import HELDOUT_SEED, face_regions
+
+
+def _r(v, n=3):
+    return round(float(v), n)
+
+
+@torch.no_grad()
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--faces", type=int, default=30)
+    p.add_argument("--draws", type=int, default=4, help="noise draws per face and level")
+    p.add_argument("--face-seed", type=int, default=HELDOUT_SEED)
+    p.add_argument("--timesteps", type=int, nargs="*", default=[100, 200, 300])
+    p.add_argument("--sampler-steps", type=int, nargs="*", default=[50, 150, 500])
+    p.add_argument("--assets", help="toy assets folder (default: the bundled ones)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="also write the JSON here")
+    a = p.parse_args()
+    pipe = EmotionEditPipeline.from_profile(get_profile("toy", a.assets))
+    sch = pipe.scheduler
+    strength = TOY_EDIT["noise_strength"]
+    t_edit = int(img2img_timesteps(sch, TOY_EDIT["num_inference_steps"], strength)[0])
+
+    imgs, labels, ids, _ = toy_faces(a.faces, a.face_seed)
+    x = images_to_tensor(imgs)
+    z_flat = torch.cat([pipe.encode(b) for b in x.split(256)])
+    z_all = z_flat.view(a.faces, 7, *z_flat.shape[1:])
+    src_expr = torch.arange(a.faces) % 7  # face i shows expression i % 7, as in toy_quality.py
+    src = x.view(a.faces, 7, *x.shape[1:])[torch.arange(a.faces), src_expr]
+    z0 = z_all[torch.arange(a.faces), src_expr]
+    size = z0.shape[-1]
+    region = torch.stack([torch.from_numpy(face_regions(ids[i], x.shape[-1])["expression"]).float() for i in range(a.faces)])
+    region = (F.adaptive_avg_pool2d(region[:, None], size) > 0.25).float()  # (F, 1, s, s) latent pixels
+    ab = sch.alphas_cumprod
+    g = torch.Generator().manual_seed(a.seed)
+    rep = lambda v: v.repeat_interleave(a.draws, 0)
+    who = [ids[i] for i in range(a.faces) for _ in range(a.draws)]
+    out = {"faces": a.faces, "draws": a.draws, "face_seed": a.face_seed, "toy_strength": strength,
+           "toy_first_timestep": t_edit, "threads": torch.get_num_threads(), "by_timestep": {}}
+    for t in sorted(set(a.timesteps + [t_edit])):
+        abar = ab[t]
+        zs = rep(z0)
+        zt = abar.sqrt() * zs + (1 - abar).sqrt() * torch.randn(zs.shape, generator=g)
+        p_src = expression_posterior(zt, rep(z_all), abar)[torch.arange(len(zt)), rep(src_expr)]
+        x0 = predict_x0(sch, pipe.unet(zt, t).sample, zt, t)
+        truth = true_expression(pipe.decode(x0), who)
+        se = ((x0 - zs) ** 2).mean(1, keepdim=True)
+        m = rep(region)
+        out["by_timestep"][str(t)] = {
+            "abar": _r(abar), "information_left_mean_p_source": _r(p_src.mean()),
+            "information_left_share_p_gt_0.5": _r((p_src > 0.5).float().mean()),
+            "unet_x0_keeps_source": _r(truth.is_(rep(src_expr)).float().mean()),
+            "unet_x0_unclear": _r((truth.labels < 0).float().mean()),
+            "unet_x0_mse_expression_region": _r((se * m).sum() / m.sum(), 4),
+            "unet_x0_mse_elsewhere": _r((se * (1 - m)).sum() / (1 - m).sum(), 4)}
+        print(t, out["by_timestep"][str(t)], flush=True)
+    out["unguided_img2img_keeps_source"] = {}
+    for n in a.sampler_steps:
+        imgs_out = pipe.img2img(src, n, strength, a.draws, generator=torch.Generator().manual_seed(a.seed)).flatten(0, 1)
+        out["unguided_img2img_keeps_source"][str(n)] = _r(true_expression(imgs_out, who).is_(rep(src_expr)).float().mean())
+    text = json.dumps(out, indent=2)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
