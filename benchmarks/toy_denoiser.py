@@ -1,6 +1,6 @@
 """Where the toy edits lose the source's expression: the noise, or the UNet? Prints JSON.
 
-    python benchmarks/toy_denoiser.py                       # 30 held-out faces, 4 noise draws each
+    python benchmarks/toy_denoiser.py                       # 30 held-out faces, 8 noise draws each
     python benchmarks/toy_denoiser.py --assets <folder> --out benchmarks/results/toy_denoiser.json
 
 Unguided img2img at the toy strength keeps the source's true expression on only about half of the
@@ -44,14 +44,18 @@ def _r(v, n=3):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--faces", type=int, default=30)
-    p.add_argument("--draws", type=int, default=4, help="noise draws per face and level")
+    p.add_argument("--draws", type=int, default=8, help="noise draws per face and level")
     p.add_argument("--face-seed", type=int, default=HELDOUT_SEED)
     p.add_argument("--timesteps", type=int, nargs="*", default=[100, 200, 300])
     p.add_argument("--sampler-steps", type=int, nargs="*", default=[50, 150, 500])
     p.add_argument("--assets", help="toy assets folder (default: the bundled ones)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the JSON here")
+    p.add_argument("--plot", help="also draw the figure (PNG) here")
+    p.add_argument("--from-json", help="measure nothing: draw --plot from this earlier JSON")
     a = p.parse_args()
+    if a.from_json:
+        return plot(json.loads(Path(a.from_json).read_text()), a.plot)
     pipe = EmotionEditPipeline.from_profile(get_profile("toy", a.assets))
     sch = pipe.scheduler
     strength = TOY_EDIT["noise_strength"]
@@ -98,6 +102,32 @@ def main():
     if a.out:
         Path(a.out).write_text(text + "\n")
     print(text)
+    if a.plot:
+        plot(out, a.plot)
+
+
+def plot(out: dict, path: str):
+    """Information left and what the UNet keeps, against the noise level; the edit's first timestep marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ts = sorted(int(t) for t in out["by_timestep"])
+    row = lambda k: [out["by_timestep"][str(t)][k] for t in ts]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot(ts, row("information_left_mean_p_source"), "o-", label="information left: exact p(source | z_t)")
+    ax.plot(ts, row("unet_x0_keeps_source"), "s-", label="UNet's one-step x0 keeps the source (ground truth)")
+    for n, v in out["unguided_img2img_keeps_source"].items():
+        ax.plot([out["toy_first_timestep"]], [v], "x", ms=8, label=f"unguided img2img keeps ({n} steps)")
+    ax.axvline(out["toy_first_timestep"], color="grey", ls=":", lw=1)
+    ax.text(out["toy_first_timestep"], 0.02, "toy edit starts ", color="grey", fontsize=8, ha="right")
+    ax.set(xlabel="timestep t (of 1000)", ylabel="share of faces / probability", ylim=(0, 1.05),
+           title=f"Where the source's expression is lost ({out['faces']} faces x {out['draws']} draws)")
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0.0, 0.12))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print("wrote", path)
 
 
 if __name__ == "__main__":
