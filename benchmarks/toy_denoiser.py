@@ -12,11 +12,14 @@ the seven renderings of each identity:
   the identity's seven expressions given the noisy latent ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps``
   (uniform prior, the seven VAE latents as the only candidates): ``p(source | z_t)``. It is what an ideal denoiser that knew the identity could
   recover; a real one must also infer the identity, which is the easy part (colours, hair).
-* **the UNet's one-step estimate** -- its prediction of ``z0`` from the same ``z_t``, decoded and
-  judged by :func:`emosmc.ground_truth.true_expression` (keeps / unclear), and its squared error in
-  latent space inside and outside the expression region.
+  Also given with every face's seven expressions as candidates (the identity unknown too).
+* **one-step estimates** of ``z0`` from the same ``z_t`` (the "x0" a DDPM step is built on), decoded
+  and judged by :func:`emosmc.ground_truth.true_expression` (keeps / unclear), with their squared
+  error in latent space inside and outside the expression region: the UNet's, and the ideal one, the
+  posterior mean over the identity's seven latents (as blurred a blend as the UNet's may be).
 * **unguided img2img** at the toy strength with 50, 150 (the toy setting) and 500 steps: whether the
-  sampler's step count matters.
+  sampler's step count matters (diffusers' img2img rule starts them at slightly different timesteps,
+  given in the JSON).
 
 The edit's first timestep (the toy strength's) is always among the noise levels.
 """
@@ -61,8 +64,8 @@ def main():
     strength = TOY_EDIT["noise_strength"]
     t_edit = int(img2img_timesteps(sch, TOY_EDIT["num_inference_steps"], strength)[0])
 
-    imgs, labels, ids, _ = toy_faces(a.faces, a.face_seed)
-    x = images_to_tensor(imgs)
+    imgs, labels, ids, _ = toy_faces(max(100, a.faces), a.face_seed)  # the faces (and intensities) of toy_quality.py
+    x = images_to_tensor(imgs[: a.faces * 7])
     z_flat = torch.cat([pipe.encode(b) for b in x.split(256)])
     z_all = z_flat.view(a.faces, 7, *z_flat.shape[1:])
     src_expr = torch.arange(a.faces) % 7  # face i shows expression i % 7, as in toy_quality.py
@@ -81,21 +84,29 @@ def main():
         abar = ab[t]
         zs = rep(z0)
         zt = abar.sqrt() * zs + (1 - abar).sqrt() * torch.randn(zs.shape, generator=g)
-        p_src = expression_posterior(zt, rep(z_all), abar)[torch.arange(len(zt)), rep(src_expr)]
+        rows = torch.arange(len(zt))
+        post = expression_posterior(zt, rep(z_all), abar)  # (B, 7): the identity known
+        p_src = post[rows, rep(src_expr)]
+        # the identity unknown too: every face's seven expressions are candidates
+        p_any = expression_posterior(zt, z_flat, abar)[rows, rep(torch.arange(a.faces) * 7 + src_expr)]
+        ideal = (post[:, :, None, None, None] * rep(z_all)).sum(1)  # the ideal one-step estimate (a posterior mean)
         x0 = predict_x0(sch, pipe.unet(zt, t).sample, zt, t)
-        truth = true_expression(pipe.decode(x0), who)
-        se = ((x0 - zs) ** 2).mean(1, keepdim=True)
         m = rep(region)
-        out["by_timestep"][str(t)] = {
-            "abar": _r(abar), "information_left_mean_p_source": _r(p_src.mean()),
-            "information_left_share_p_gt_0.5": _r((p_src > 0.5).float().mean()),
-            "unet_x0_keeps_source": _r(truth.is_(rep(src_expr)).float().mean()),
-            "unet_x0_unclear": _r((truth.labels < 0).float().mean()),
-            "unet_x0_mse_expression_region": _r((se * m).sum() / m.sum(), 4),
-            "unet_x0_mse_elsewhere": _r((se * (1 - m)).sum() / (1 - m).sum(), 4)}
+        row = {"abar": _r(abar), "information_left_mean_p_source": _r(p_src.mean()),
+               "information_left_share_p_gt_0.5": _r((p_src > 0.5).float().mean()),
+               "information_left_identity_unknown_mean_p_source": _r(p_any.mean())}
+        for name, est in (("ideal_x0", ideal), ("unet_x0", x0)):
+            truth = true_expression(pipe.decode(est), who)
+            se = ((est - zs) ** 2).mean(1, keepdim=True)
+            row.update({f"{name}_keeps_source": _r(truth.is_(rep(src_expr)).float().mean()),
+                        f"{name}_unclear": _r((truth.labels < 0).float().mean()),
+                        f"{name}_mse_expression_region": _r((se * m).sum() / m.sum(), 4),
+                        f"{name}_mse_elsewhere": _r((se * (1 - m)).sum() / (1 - m).sum(), 4)})
+        out["by_timestep"][str(t)] = row
         print(t, out["by_timestep"][str(t)], flush=True)
-    out["unguided_img2img_keeps_source"] = {}
+    out["unguided_img2img_keeps_source"], out["unguided_img2img_first_timestep"] = {}, {}
     for n in a.sampler_steps:
+        out["unguided_img2img_first_timestep"][str(n)] = int(img2img_timesteps(sch, n, strength)[0])
         imgs_out = pipe.img2img(src, n, strength, a.draws, generator=torch.Generator().manual_seed(a.seed)).flatten(0, 1)
         out["unguided_img2img_keeps_source"][str(n)] = _r(true_expression(imgs_out, who).is_(rep(src_expr)).float().mean())
     text = json.dumps(out, indent=2)
@@ -117,9 +128,13 @@ def plot(out: dict, path: str):
     row = lambda k: [out["by_timestep"][str(t)][k] for t in ts]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot(ts, row("information_left_mean_p_source"), "o-", label="information left: exact p(source | z_t)")
+    if "ideal_x0_keeps_source" in out["by_timestep"][str(ts[0])]:
+        ax.plot(ts, row("ideal_x0_keeps_source"), "^--", label="ideal one-step x0 (knows the identity) keeps the source")
     ax.plot(ts, row("unet_x0_keeps_source"), "s-", label="UNet's one-step x0 keeps the source (ground truth)")
+    starts = out.get("unguided_img2img_first_timestep", {})
     for n, v in out["unguided_img2img_keeps_source"].items():
-        ax.plot([out["toy_first_timestep"]], [v], "x", ms=8, label=f"unguided img2img keeps ({n} steps)")
+        ax.plot([starts.get(n, out["toy_first_timestep"])], [v], "x", ms=8,
+                label=f"unguided img2img keeps ({n} steps, from its first timestep)")
     ax.axvline(out["toy_first_timestep"], color="grey", ls=":", lw=1)
     ax.text(out["toy_first_timestep"], 0.02, "toy edit starts ", color="grey", fontsize=8, ha="right")
     ax.set(xlabel="timestep t (of 1000)", ylabel="share of faces / probability", ylim=(0, 1.05),

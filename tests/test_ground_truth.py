@@ -101,6 +101,8 @@ def test_expression_posterior_is_calibrated():
     assert _calibration_gap(expression_posterior(z(0.8), cand, 0.5), truth) > 0.15  # wrong noise level assumed
     sharp = expression_posterior(z(0.9999), cand[None].expand(20000, 3, 8), 0.9999)  # per-row candidates
     assert (sharp.argmax(1) == truth).float().mean() == 1.0
+    perm = torch.stack([torch.randperm(3, generator=g) for _ in range(20000)])  # each row its own candidate order
+    assert torch.allclose(expression_posterior(z(0.5), cand[perm], 0.5), post.gather(1, perm), atol=1e-6)
     with pytest.raises(ValueError, match="alpha_bar"):
         expression_posterior(z(0.5), cand, 1.0)
     with pytest.raises(ValueError, match="do not match"):
