@@ -10,9 +10,9 @@ the seven renderings of each identity:
 
 * **information left** -- :func:`emosmc.ground_truth.expression_posterior`: the exact posterior over
   the identity's seven expressions given the noisy latent ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps``
-  (uniform prior, the seven VAE latents as the only candidates): ``p(source | z_t)``. It is what an ideal denoiser that knew the identity could
-  recover; a real one must also infer the identity, which is the easy part (colours, hair).
-  Also given with every face's seven expressions as candidates (the identity unknown too).
+  (uniform prior, the seven VAE latents as the only candidates): ``p(source | z_t)``. It is what an
+  ideal denoiser that knew the identity (and the exact renderings) could recover. Also given with every
+  face's seven expressions as candidates (the identity unknown too).
 * **one-step estimates** of ``z0`` from the same ``z_t`` (the "x0" a DDPM step is built on), decoded
   and judged by :func:`emosmc.ground_truth.true_expression` (keeps / unclear), with their squared
   error in latent space inside and outside the expression region: the UNet's, and the ideal one, the
@@ -72,7 +72,8 @@ def main():
     src = x.view(a.faces, 7, *x.shape[1:])[torch.arange(a.faces), src_expr]
     z0 = z_all[torch.arange(a.faces), src_expr]
     size = z0.shape[-1]
-    region = torch.stack([torch.from_numpy(face_regions(ids[i], x.shape[-1])["expression"]).float() for i in range(a.faces)])
+    region = torch.stack([torch.from_numpy(face_regions(ids[i], x.shape[-1])["expression"]).float()
+                          for i in range(a.faces)])
     region = (F.adaptive_avg_pool2d(region[:, None], size) > 0.25).float()  # (F, 1, s, s) latent pixels
     ab = sch.alphas_cumprod
     g = torch.Generator().manual_seed(a.seed)

@@ -215,8 +215,8 @@ def expression_posterior(noisy: torch.Tensor, candidates: torch.Tensor, alpha_ba
     a priori one of the candidates, each equally likely. ``noisy``: ``(B, ...)``; ``candidates``:
     ``(B, K, ...)`` (e.g. one identity's seven expressions, VAE-encoded) or ``(K, ...)`` shared by all.
 
-    It tells how much of the source the noise of an img2img edit leaves: a model that must also
-    infer everything else (identity, colours) can only do worse."""
+    It tells how much of the source the noise of an img2img edit leaves: a denoiser that must also
+    infer everything else (identity, colours) from a richer prior can do no better on average."""
     a = torch.as_tensor(alpha_bar, dtype=noisy.dtype)
     if not 0 < float(a) < 1:
         raise ValueError(f"alpha_bar must be in (0, 1), got {float(a)}")
