@@ -213,9 +213,11 @@ def main():
     with torch.no_grad():
         ref = torch.cat([judge.features(b) for b in images_to_tensor(ref_imgs).split(256)]).cpu()
     path = Path(a.csv)
-    done = list(csv.DictReader(path.open())) if path.exists() else []
+    done = []
     if path.exists():
-        header = next(csv.reader(path.open()), [])
+        with path.open() as f:
+            reader = csv.DictReader(f)
+            done, header = list(reader), reader.fieldnames or []
         if header != FIELDS:
             raise SystemExit(f"{path} has columns {header}, this version writes {FIELDS}: use another --csv")
     have = {(r["method"], int(r["budget"]), int(r["cf"])) for r in done}

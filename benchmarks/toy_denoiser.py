@@ -35,7 +35,7 @@ from emosmc.diffusion import img2img_timesteps, predict_x0
 from emosmc.ground_truth import expression_posterior, true_expression
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import TOY_EDIT, get_profile
-from emosmc.toy.assets import toy_faces
+from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import HELDOUT_SEED, face_regions
 
 
@@ -68,9 +68,8 @@ def main():
     x = images_to_tensor(imgs[: a.faces * 7])
     z_flat = torch.cat([pipe.encode(b) for b in x.split(256)])
     z_all = z_flat.view(a.faces, 7, *z_flat.shape[1:])
-    src_expr = torch.arange(a.faces) % 7  # face i shows expression i % 7, as in toy_quality.py
-    src = x.view(a.faces, 7, *x.shape[1:])[torch.arange(a.faces), src_expr]
-    z0 = z_all[torch.arange(a.faces), src_expr]
+    pick = source_rows(a.faces)  # face i shows expression i % 7, as in toy_quality.py
+    src_expr, src, z0 = labels[pick], x[pick], z_flat[pick]
     size = z0.shape[-1]
     region = torch.stack([torch.from_numpy(face_regions(ids[i], x.shape[-1])["expression"]).float()
                           for i in range(a.faces)])
@@ -89,7 +88,7 @@ def main():
         post = expression_posterior(zt, rep(z_all), abar)  # (B, 7): the identity known
         p_src = post[rows, rep(src_expr)]
         # the identity unknown too: every face's seven expressions are candidates
-        p_any = expression_posterior(zt, z_flat, abar)[rows, rep(torch.arange(a.faces) * 7 + src_expr)]
+        p_any = expression_posterior(zt, z_flat, abar)[rows, rep(pick)]
         ideal = (post[:, :, None, None, None] * rep(z_all)).sum(1)  # the ideal one-step estimate (a posterior mean)
         x0 = predict_x0(sch, pipe.unet(zt, t).sample, zt, t)
         m = rep(region)

@@ -34,7 +34,7 @@ from emosmc.ground_truth import counterfactual_distance, identity_kept, true_exp
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
-from emosmc.toy.assets import toy_faces
+from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import HELDOUT_SEED
 from emosmc.labels import EMOTIONS
 from emosmc.data import images_to_tensor
@@ -117,7 +117,7 @@ def main():
 
     # 2. edits: face i shown with expression EMOTIONS[i % 7], edited towards the 6 others
     F = a.faces
-    src_idx = torch.tensor([i * 7 + i % 7 for i in range(F)])
+    src_idx = source_rows(F)
     src, src_lab = x[src_idx], labels[src_idx]
     rows = [(i, t) for i in range(F) for t in range(7) if t != int(src_lab[i])]
     xs = src[[i for i, _ in rows]]

@@ -25,7 +25,7 @@ from ..diffusion import encode_images
 from ..labels import EMOTIONS
 from .faces import HELDOUT_SEED, TRAIN_SEED, Identity, render, sample_identity
 
-__all__ = ["toy_faces", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
+__all__ = ["toy_faces", "source_rows", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
 
 FRESH_SEED, FRESH_IDENTITIES = 1, 6000  # the UNet's last stage: identities no other stage sees
 HARD_IDENTITIES = 30  # identities steered per round of hard examples (train-assets --hard-rounds N)
@@ -48,6 +48,12 @@ def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTION
             labels.append(EMOTIONS.index(e))
             who.append(i)
     return np.stack(imgs), torch.tensor(labels), ids, torch.tensor(who)
+
+
+def source_rows(n_identities: int) -> torch.Tensor:
+    """The rows of :func:`toy_faces` that the benchmarks edit: identity ``i`` shown with ``EMOTIONS[i % 7]``,
+    so every expression is a source equally often."""
+    return torch.tensor([i * 7 + i % 7 for i in range(n_identities)])
 
 
 def toy_image_folder(root: Path, n_identities: int = 40, seed: int = HELDOUT_SEED, bad_files: bool = True) -> Path:
@@ -277,7 +283,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
             else:
                 n = max(2, int(HARD_IDENTITIES * scale))
                 im, lab, ids, _ = toy_faces(n, TRAIN_SEED + 100 * r)
-                pick = torch.tensor([i * 7 + i % 7 for i in range(n)])
+                pick = source_rows(n)
                 hard = mine(pipe, images_to_tensor(im[pick.numpy()]), lab[pick], ids, TOY_EDIT,
                             torch.Generator().manual_seed(seed + r), progress=progress)
                 torch.save(hard, path)
