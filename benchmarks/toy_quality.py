@@ -16,9 +16,10 @@ the expression region), not by a classifier it may have fooled. Reported:
   (p >= 0.9), the distance to the true counterfactual, identity kept (outside-region L1, hair and
   skin colour shift);
 * unguided img2img at the same strength and steps: keeps the source's true expression, flips;
-* samples of the UNet from pure noise: the share that are faces (MTCNN >= 0.9, also measured on clean
-  renders, which MTCNN does not always pass either) and that show a clear expression (the judge's
-  top probability >= 0.9), with a grid to look at;
+* samples of the UNet from pure noise: the share that are toy faces (the toy renderer fitted to each,
+  :mod:`emosmc.toy.face_fit`; calibrated by ``benchmarks/toy_face_fit.py``) and that show a clear
+  expression by the ground truth with the fitted identity, with a grid to look at (MTCNN's and the
+  judge's figures beside them);
 * seconds per counterfactual.
 """
 import argparse
@@ -52,28 +53,28 @@ def _nanmean(t):
 @torch.no_grad()
 def unet_samples(pipe, judge, n: int, steps: int, seed: int, clean: torch.Tensor):
     """``n`` samples of the UNet from pure noise (DDPM, ``steps`` steps), decoded. A sample counts as a
-    face when MTCNN's face probability is >= 0.9. MTCNN, trained on photographs, passes only part of
-    even clean toy renders, so the same rule is applied to ``clean`` held-out renders and the face
-    rate is also given relative to theirs; the judge's top probability >= 0.9 (a clear expression)
-    is reported beside it."""
+    face when the toy world explains it (:mod:`emosmc.toy.face_fit`: the fitted render is as close as for
+    VAE reconstructions of real toy faces, with a skin tone for skin); its expression is clear when the
+    ground truth, given the fitted identity, is not "unclear". Beside them, the earlier proxies: MTCNN's
+    face probability >= 0.9 (trained on photographs, it passes only part of even ``clean`` held-out
+    renders) and the judge's top probability >= 0.9."""
     from emosmc.metrics import Realism
+    from emosmc.toy.face_fit import fit_faces
 
-    sch = pipe.scheduler
-    sch.set_timesteps(steps)
-    g = torch.Generator().manual_seed(seed)
-    c, s = pipe.unet.config.in_channels, pipe.unet.config.sample_size
-    z = torch.randn((n, c, s, s), generator=g)
-    for t in sch.timesteps:
-        z = sch.step(pipe.unet(z, t).sample, t, z, generator=g).prev_sample
-    imgs = pipe.decode(z)
+    imgs = pipe.sample(n, steps, torch.Generator().manual_seed(seed))
+    fits = fit_faces(imgs, seed=seed)
+    gt = true_expression(imgs, [f.identity for f in fits])
     realism = Realism()
     m, m_clean = realism(imgs), realism(clean[:n])
     top, top_clean = judge(imgs).max(-1).values.cpu(), judge(clean[:n]).max(-1).values.cpu()
     face, face_clean = (m >= 0.9).float().mean(), (m_clean >= 0.9).float().mean()
-    return imgs, {"n": n, "steps": steps, "face_rate_mtcnn_ge_0.9": _r(face), "clean_renders_face_rate": _r(face_clean),
-                  "face_rate_relative_to_clean": _r(face / face_clean), "mtcnn_mean": _r(m.mean()),
-                  "clear_expression_rate_judge_ge_0.9": _r((top >= 0.9).float().mean()),
-                  "clean_renders_clear_expression_rate": _r((top_clean >= 0.9).float().mean())}
+    verdicts = [("face" if f.is_face else "NOT a face") + f"\n{name}" for f, name in zip(fits, gt.names)]
+    return imgs, verdicts, {
+        "n": n, "steps": steps, "face_rate_toy_fit": _r(sum(f.is_face for f in fits) / n),
+        "clear_expression_rate_ground_truth": _r((gt.labels >= 0).float().mean()),
+        "face_rate_mtcnn_ge_0.9": _r(face), "clean_renders_face_rate_mtcnn": _r(face_clean),
+        "mtcnn_mean": _r(m.mean()), "clear_expression_rate_judge_ge_0.9": _r((top >= 0.9).float().mean()),
+        "clean_renders_clear_expression_rate_judge": _r((top_clean >= 0.9).float().mean())}
 
 
 def main():
@@ -167,7 +168,7 @@ def main():
     }
     print("steering done", file=sys.stderr, flush=True)
     if a.samples:
-        samples, out["unet_samples"] = unet_samples(pipe, judge, a.samples, settings["num_inference_steps"], a.seed,
+        samples, sample_verdicts, out["unet_samples"] = unet_samples(pipe, judge, a.samples, settings["num_inference_steps"], a.seed,
                                                     x[torch.randperm(len(x), generator=torch.Generator().manual_seed(a.seed))])
     if a.grid_dir:
         import matplotlib
@@ -188,7 +189,8 @@ def main():
                 titles.append(f"→ {names[j]}\ntrue: {gt_smc.names[j]} {mark}\njudge: {EMOTIONS[int(j_smc[j])]}")
         image_grid(torch.cat(tiles), titles, ncols=7, scale=1.5).savefig(d / "toy_quality_edits.png", dpi=100)
         if a.samples:
-            image_grid(samples[:64], None, ncols=8, scale=1.0).savefig(d / "toy_quality_samples.png", dpi=80)
+            image_grid(samples[:64], sample_verdicts[:64], ncols=8, scale=1.2).savefig(d / "toy_quality_samples.png",
+                                                                                   dpi=80)
     text = json.dumps(out, indent=2)
     if a.out:
         Path(a.out).write_text(text + "\n")

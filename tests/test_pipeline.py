@@ -134,3 +134,13 @@ def test_every_steering_setting_is_a_cli_option_that_reaches_the_pipeline(tmp_pa
     with pytest.raises(SystemExit, match="2"):
         main(["edit", str(face_png), "--target", "sad", "--resampling", "lottery"])
     assert "invalid choice: 'lottery'" in capsys.readouterr().err
+
+
+def test_samples_from_pure_noise_are_seeded_images_not_noise(pipe):
+    a = pipe.sample(2, 20, torch.Generator().manual_seed(3))
+    b = pipe.sample(2, 20, torch.Generator().manual_seed(3))
+    c = pipe.sample(2, 20, torch.Generator().manual_seed(4))
+    assert a.shape == (2, 3, 64, 64) and torch.equal(a, b) and not torch.allclose(a, c)
+    assert a.min() >= -1 and a.max() <= 1
+    # a drawn image is smooth where pure noise is not: neighbouring pixels differ little
+    assert (a[..., 1:] - a[..., :-1]).abs().mean() < 0.1

@@ -219,6 +219,17 @@ class EmotionEditPipeline:
         return imgs.view(B, k, *imgs.shape[1:])[torch.arange(B), pick.to(imgs.device)]
 
     @torch.no_grad()
+    def sample(self, num_images: int, num_inference_steps: int = 150,
+               generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Unguided samples of the UNet from pure noise (ancestral DDPM), decoded: ``(num_images, 3, H, W)``
+        in ``[-1, 1]`` -- what the prior draws on its own."""
+        from .diffusion import denoise
+
+        c, s = self.unet.config.in_channels, self.unet.config.sample_size
+        z = denoise(self.unet, self.scheduler, torch.zeros(num_images, c, s, s), num_inference_steps, 1.0, generator)
+        return self.decode(z)
+
+    @torch.no_grad()
     def img2img(self, images, num_inference_steps: int = 250, noise_strength: float = 0.23, num_samples: int = 1,
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """Unguided img2img (no classifier): ``(B, num_samples, 3, H, W)`` -- the control for steering."""

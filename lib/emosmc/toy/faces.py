@@ -41,6 +41,10 @@ __all__ = [
 TRAIN_SEED, HELDOUT_SEED = 0, 10_000
 
 HAIR_STYLES = ("short", "long", "bob", "spiky", "bald")
+# The ranges :func:`sample_identity` draws the geometry from (uniform, in this order); the face fit of
+# :mod:`emosmc.toy.face_fit` searches the same ranges.
+GEOMETRY = {"face_width": (0.27, 0.34), "face_height": (0.34, 0.40), "eye_size": (0.85, 1.2),
+            "eye_spacing": (0.85, 1.15), "dx": (-0.03, 0.03), "dy": (-0.02, 0.03), "tilt": (-6.0, 6.0)}
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,7 @@ class Identity:
         return Identity(**kw)
 
 
+# Palettes that identities mix two entries of (plus a little noise): skin tones and hair colours, RGB in [0, 1].
 _SKINS = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 90], [141, 85, 54], [95, 60, 40]]) / 255
 _HAIRS = np.array([[20, 20, 20], [90, 55, 30], [160, 110, 60], [230, 200, 120], [170, 60, 30], [200, 200, 200]]) / 255
 
@@ -95,13 +100,7 @@ def sample_identity(rng: np.random.Generator | int) -> Identity:
         hair=mix(_HAIRS),
         background=tuple(float(v) for v in bg),
         hair_style=str(rng.choice(HAIR_STYLES)),
-        face_width=float(rng.uniform(0.27, 0.34)),
-        face_height=float(rng.uniform(0.34, 0.40)),
-        eye_size=float(rng.uniform(0.85, 1.2)),
-        eye_spacing=float(rng.uniform(0.85, 1.15)),
-        dx=float(rng.uniform(-0.03, 0.03)),
-        dy=float(rng.uniform(-0.02, 0.03)),
-        tilt=float(rng.uniform(-6, 6)),
+        **{name: float(rng.uniform(lo, hi)) for name, (lo, hi) in GEOMETRY.items()},
     )
 
 
