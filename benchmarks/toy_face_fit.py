@@ -11,12 +11,13 @@ distance (median and maximum), and the share whose expression the ground truth
 * ``calibration``: clean renders and VAE reconstructions of 64 faces of seed 20 000, on which the
   thresholds were set (so their pass rate is 1 by construction);
 * ``check``: the same on the benchmark's own 64 faces (seed 10 000), which the thresholds never saw;
-* ``not_faces``: those reconstructions turned upside down, and cut into 8 x 8-pixel tiles shuffled at
-  random -- the test must reject them;
+* ``not_faces`` in each set: 16 of its reconstructions turned upside down, and cut into 8 x 8-pixel tiles
+  shuffled at random -- what the test should reject;
 * ``unet_samples``: 64 samples of the UNet from pure noise (the toy edit's 150 DDPM steps, seed 0, as in
-  ``toy_quality.py``), with the expressions the ground truth sees in them.
+  ``toy_quality.py``), with the expressions the ground truth sees in them, and the face rate again with
+  the fit's search seeded otherwise (how much the verdicts depend on the search).
 
-About 10 minutes on one CPU thread (1-2 s per fit).
+About 18 minutes on one CPU thread with the other core busy (about 2 s per fit).
 """
 import argparse
 import json
@@ -88,15 +89,17 @@ def main():
         rec = pipe.decode(pipe.encode(x))
         out[name] = {k: summarise(v, fit_faces(v, seed=a.seed, progress=True), labels[rows])[0]
                      for k, v in (("clean", x), ("reconstructions", rec))}
+        g = torch.Generator().manual_seed(a.seed)
+        bad = {"upside_down": rec.flip(-2)[:16], "shuffled_tiles": scramble(rec[:16], g)}
+        out[name]["not_faces"] = {k: summarise(v, fit_faces(v, seed=a.seed, progress=True))[0] for k, v in bad.items()}
         print(name, json.dumps(out[name]), flush=True)
-    g = torch.Generator().manual_seed(a.seed)
-    bad = {"upside_down": rec.flip(-2)[:16], "shuffled_tiles": scramble(rec[:16], g)}
-    out["not_faces"] = {k: summarise(v, fit_faces(v, seed=a.seed, progress=True))[0] for k, v in bad.items()}
-    print("not faces", json.dumps(out["not_faces"]), flush=True)
     samples = pipe.sample(a.faces, 150, torch.Generator().manual_seed(a.seed))
     fits = fit_faces(samples, seed=a.seed, progress=True)
     out["unet_samples"], gt = summarise(samples, fits)
     out["unet_samples"]["true_expressions"] = dict(Counter(gt.names).most_common())
+    other = fit_faces(samples, seed=a.seed + 1, progress=True)
+    out["unet_samples"]["face_rate_fit_seed_plus_1"] = _r(np.mean([f.is_face for f in other]))
+    out["unet_samples"]["skin_distances_of_rejected"] = sorted(_r(f.skin_distance) for f in fits if not f.is_face)
     out["seconds"] = round(time.time() - t0)
     if a.grid:
         import matplotlib
@@ -104,7 +107,7 @@ def main():
         matplotlib.use("Agg")
         from emosmc.viz import image_grid
 
-        titles = [f"{'face' if f.is_face else 'NOT a face'}\nr {f.residual:.1f}/{f.region_residual:.0f} "
+        titles = [f"{'face' if f.is_face else 'NOT a face'}\nr {f.residual:.1f}/{f.region_residual:.1f} "
                   f"skin {f.skin_distance:.2f}\n{n}"
                   for f, n in zip(fits, gt.names)]
         image_grid(samples, titles, ncols=8, scale=1.3).savefig(a.grid, dpi=80)

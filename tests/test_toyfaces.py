@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from emosmc.labels import EMOTIONS
-from emosmc.toy.faces import Identity, face_regions, render, sample_identity
+from emosmc.toy.faces import GEOMETRY, Identity, face_regions, render, sample_identity
 
 
 def test_identity_and_render_are_deterministic():
@@ -10,6 +10,13 @@ def test_identity_and_render_are_deterministic():
     assert a == b and a != sample_identity(43)
     assert np.array_equal(render(a, "happy"), render(b, "happy"))
     assert render(a, "sad").shape == (64, 64, 3) and render(a, "sad").dtype == np.uint8
+
+
+def test_identities_are_the_ones_every_dataset_and_model_was_made_with():
+    """The draws of sample_identity are pinned: changing their order or ranges changes every toy dataset."""
+    a = sample_identity(42)
+    assert (a.hair_style, round(a.face_width, 6), round(a.tilt, 6), round(a.skin[0], 6)) == ("bob", 0.301039, 3.097053, 0.918832)
+    assert all(lo <= getattr(sample_identity(s), k) <= hi for s in range(50) for k, (lo, hi) in GEOMETRY.items())
 
 
 def test_identity_round_trips_through_a_csv_row():

@@ -225,6 +225,9 @@ class EmotionEditPipeline:
         in ``[-1, 1]`` -- what the prior draws on its own."""
         from .diffusion import denoise
 
+        if num_images < 1 or num_inference_steps < 1:
+            raise ValueError(f"sample needs num_images >= 1 and num_inference_steps >= 1; got {num_images} and "
+                             f"{num_inference_steps}")
         c, s = self.unet.config.in_channels, self.unet.config.sample_size
         z = denoise(self.unet, self.scheduler, torch.zeros(num_images, c, s, s), num_inference_steps, 1.0, generator)
         return self.decode(z)

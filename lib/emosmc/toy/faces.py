@@ -26,6 +26,9 @@ from ..labels import EMOTIONS
 
 __all__ = [
     "TRAIN_SEED",
+    "GEOMETRY",
+    "SKIN_TONES",
+    "HAIR_COLOURS",
     "HELDOUT_SEED",
     "Identity",
     "sample_identity",
@@ -81,8 +84,8 @@ class Identity:
 
 
 # Palettes that identities mix two entries of (plus a little noise): skin tones and hair colours, RGB in [0, 1].
-_SKINS = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 90], [141, 85, 54], [95, 60, 40]]) / 255
-_HAIRS = np.array([[20, 20, 20], [90, 55, 30], [160, 110, 60], [230, 200, 120], [170, 60, 30], [200, 200, 200]]) / 255
+SKIN_TONES = np.array([[255, 224, 196], [241, 194, 160], [224, 172, 130], [198, 134, 90], [141, 85, 54], [95, 60, 40]]) / 255
+HAIR_COLOURS = np.array([[20, 20, 20], [90, 55, 30], [160, 110, 60], [230, 200, 120], [170, 60, 30], [200, 200, 200]]) / 255
 
 
 def sample_identity(rng: np.random.Generator | int) -> Identity:
@@ -96,8 +99,8 @@ def sample_identity(rng: np.random.Generator | int) -> Identity:
 
     bg = rng.uniform(0.15, 0.95, 3)
     return Identity(
-        skin=mix(_SKINS),
-        hair=mix(_HAIRS),
+        skin=mix(SKIN_TONES),
+        hair=mix(HAIR_COLOURS),
         background=tuple(float(v) for v in bg),
         hair_style=str(rng.choice(HAIR_STYLES)),
         **{name: float(rng.uniform(lo, hi)) for name, (lo, hi) in GEOMETRY.items()},
