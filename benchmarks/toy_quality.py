@@ -168,8 +168,9 @@ def main():
     }
     print("steering done", file=sys.stderr, flush=True)
     if a.samples:
-        samples, sample_verdicts, out["unet_samples"] = unet_samples(pipe, judge, a.samples, settings["num_inference_steps"], a.seed,
-                                                    x[torch.randperm(len(x), generator=torch.Generator().manual_seed(a.seed))])
+        clean = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(a.seed))]
+        samples, sample_verdicts, out["unet_samples"] = unet_samples(pipe, judge, a.samples,
+                                                                     settings["num_inference_steps"], a.seed, clean)
     if a.grid_dir:
         import matplotlib
 

@@ -14,19 +14,19 @@ mid-grey colours (where the ringing is not clipped). Over the geometry
 style and the expression: random starts per hair style with a neutral face; from the two best, every
 expression at three intensities and coordinate sweeps over each geometry parameter (its whole range, then
 finer); then every hair style and expression again and two fine sweeps. About 450 candidates (two
-renders each), about 2 s per image on one CPU thread; deterministic given ``seed``. The residuals of the verdict are measured on a true render of the final
-fit, not on the linear model.
+renders each), about 2 s per image on one CPU thread; deterministic given ``seed``. The residuals of the
+verdict are measured on a true render of the final fit, not on the linear model.
 
 The verdict (:attr:`FaceFit.is_face`): the mean absolute difference between the image and its fit is
 at most :data:`RESIDUAL_MAX` over the whole image and :data:`REGION_MAX` inside the brow, eye and mouth
 region, and the fitted skin colour is within :data:`SKIN_MAX` of the skin tones identities are mixed
 from (a green or black blob with eyes is not a toy face). The thresholds were set on VAE
 reconstructions of 64 faces of seed 20 000, which no model saw; ``benchmarks/toy_face_fit.py`` checks
-the rule on the benchmark's own faces and on images that are not faces. Its limit: it tests that an
-image is drawn like a toy face, not that its features are right -- a face turned upside down keeps a
-face's colours and outline and can pass. The fitted identity also lets
-:func:`emosmc.ground_truth.true_expression` judge a sample's expression, less surely than the true
-identity: on reconstructions it says "unclear" on about a fifth and is right on 0.94-1.00 of the rest.
+the rule on the benchmark's own faces and on images that are not faces (reconstructions turned upside
+down or cut into shuffled tiles). Its limit: it tests that an image is drawn like a toy face, not that
+its expression is right. The fitted identity also lets :func:`emosmc.ground_truth.true_expression` judge
+a sample's expression, less surely than the true identity: on reconstructions it says "unclear" on about
+a tenth and is right on 0.97-1.00 of the rest.
 """
 from __future__ import annotations
 
