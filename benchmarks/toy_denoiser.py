@@ -12,11 +12,15 @@ the seven renderings of each identity:
   the identity's seven expressions given the noisy latent ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps``
   (uniform prior, the seven VAE latents as the only candidates): ``p(source | z_t)``. It is what an
   ideal denoiser that knew the identity (and the exact renderings) could recover. Also given with every
-  face's seven expressions as candidates (the identity unknown too).
+  face's seven expressions as candidates (the identity unknown too), and with a richer prior: the
+  identity's geometry (face shape, eye size and spacing, pose) jittered by up to a quarter of each range
+  of :data:`emosmc.toy.faces.GEOMETRY` (8 variants, the true one among them), each with the seven
+  expressions at six intensities from 0.75 to 1 (336 candidates; the source's own latent is not one).
 * **one-step estimates** of ``z0`` from the same ``z_t`` (the "x0" a DDPM step is built on), decoded
   and judged by :func:`emosmc.ground_truth.true_expression` (keeps / unclear), with their squared
   error in latent space inside and outside the expression region: the UNet's, and the ideal one, the
-  posterior mean over the identity's seven latents (as blurred a blend as the UNet's may be).
+  posterior mean over the identity's seven latents (as blurred a blend as the UNet's may be), and
+  the rich prior's posterior mean.
 * **unguided img2img** at the toy strength with 50, 150 (the toy setting) and 500 steps: whether the
   sampler's step count matters (diffusers' img2img rule starts them at slightly different timesteps,
   given in the JSON).
@@ -24,9 +28,11 @@ the seven renderings of each identity:
 The edit's first timestep (the toy strength's) is always among the noise levels.
 """
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,11 +42,28 @@ from emosmc.ground_truth import expression_posterior, true_expression
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import TOY_EDIT, get_profile
 from emosmc.toy.assets import source_rows, toy_faces
-from emosmc.toy.faces import HELDOUT_SEED, face_regions
+from emosmc.labels import EMOTIONS
+from emosmc.toy.faces import GEOMETRY, HELDOUT_SEED, face_regions, render
 
 
 def _r(v, n=3):
     return round(float(v), n)
+
+
+def rich_candidates(pipe, identities, variants: int = 8, spread: float = 0.25, seed: int = 0):
+    """Each identity's geometry jittered (``variants``, the true one first) x the seven expressions x six
+    intensities, VAE-encoded: ``(faces, K, C, h, w)`` latents and ``(faces, K)`` expression indices."""
+    rng = np.random.default_rng(seed)
+    levels = np.linspace(0.75, 1.0, 6)
+    zs, cls = [], []
+    for ident in identities:
+        forms = [ident] + [dataclasses.replace(ident, **{
+            k: float(np.clip(getattr(ident, k) + rng.uniform(-spread, spread) * (hi - lo), lo, hi))
+            for k, (lo, hi) in GEOMETRY.items()}) for _ in range(variants - 1)]
+        imgs = np.stack([render(f, e, 64, float(s)) for f in forms for e in EMOTIONS for s in levels])
+        zs.append(torch.cat([pipe.encode(b) for b in images_to_tensor(imgs).split(256)]))
+        cls.append(torch.arange(len(EMOTIONS)).repeat_interleave(len(levels)).repeat(variants))
+    return torch.stack(zs), torch.stack(cls)
 
 
 @torch.no_grad()
@@ -53,6 +76,7 @@ def main():
     p.add_argument("--sampler-steps", type=int, nargs="*", default=[50, 150, 500])
     p.add_argument("--assets", help="toy assets folder (default: the bundled ones)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rich-variants", type=int, default=8, help="geometry variants per identity in the rich prior")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--plot", help="also draw the figure (PNG) here")
     p.add_argument("--from-json", help="measure nothing: draw --plot from this earlier JSON")
@@ -74,6 +98,7 @@ def main():
     region = torch.stack([torch.from_numpy(face_regions(ids[i], x.shape[-1])["expression"]).float()
                           for i in range(a.faces)])
     region = (F.adaptive_avg_pool2d(region[:, None], size) > 0.25).float()  # (F, 1, s, s) latent pixels
+    z_rich, cls_rich = rich_candidates(pipe, ids[: a.faces], a.rich_variants, seed=a.seed)
     ab = sch.alphas_cumprod
     g = torch.Generator().manual_seed(a.seed)
     rep = lambda v: v.repeat_interleave(a.draws, 0)
@@ -90,12 +115,16 @@ def main():
         # the identity unknown too: every face's seven expressions are candidates
         p_any = expression_posterior(zt, z_flat, abar)[rows, rep(pick)]
         ideal = (post[:, :, None, None, None] * rep(z_all)).sum(1)  # the ideal one-step estimate (a posterior mean)
+        post_rich = expression_posterior(zt, rep(z_rich), abar)  # (B, K): the rich prior
+        p_rich = (post_rich * (rep(cls_rich) == rep(src_expr)[:, None])).sum(1)
+        ideal_rich = (post_rich[:, :, None, None, None] * rep(z_rich)).sum(1)
         x0 = predict_x0(sch, pipe.unet(zt, t).sample, zt, t)
         m = rep(region)
         row = {"abar": _r(abar), "information_left_mean_p_source": _r(p_src.mean()),
                "information_left_share_p_gt_0.5": _r((p_src > 0.5).float().mean()),
-               "information_left_identity_unknown_mean_p_source": _r(p_any.mean())}
-        for name, est in (("ideal_x0", ideal), ("unet_x0", x0)):
+               "information_left_identity_unknown_mean_p_source": _r(p_any.mean()),
+               "information_left_rich_prior_mean_p_source": _r(p_rich.mean())}
+        for name, est in (("ideal_x0", ideal), ("rich_ideal_x0", ideal_rich), ("unet_x0", x0)):
             truth = true_expression(pipe.decode(est), who)
             se = ((est - zs) ** 2).mean(1, keepdim=True)
             row.update({f"{name}_keeps_source": _r(truth.is_(rep(src_expr)).float().mean()),
@@ -130,6 +159,9 @@ def plot(out: dict, path: str):
     ax.plot(ts, row("information_left_mean_p_source"), "o-", label="information left: exact p(source | z_t)")
     if "ideal_x0_keeps_source" in out["by_timestep"][str(ts[0])]:
         ax.plot(ts, row("ideal_x0_keeps_source"), "^--", label="ideal one-step x0 (knows the identity) keeps the source")
+    if "rich_ideal_x0_keeps_source" in out["by_timestep"][str(ts[0])]:
+        ax.plot(ts, row("rich_ideal_x0_keeps_source"), "v--",
+                label="ideal one-step x0, geometry and intensity unknown, keeps the source")
     ax.plot(ts, row("unet_x0_keeps_source"), "s-", label="UNet's one-step x0 keeps the source (ground truth)")
     starts = out.get("unguided_img2img_first_timestep", {})
     for n, v in out["unguided_img2img_keeps_source"].items():

@@ -21,6 +21,9 @@ the expression region), not by a classifier it may have fooled. Reported:
   expression by the ground truth with the fitted identity, with a grid to look at (MTCNN's and the
   judge's figures beside them);
 * seconds per counterfactual.
+
+``--ddim-eta ETA`` samples (steering and the unguided control alike) with diffusers' ``DDIMScheduler``
+at that eta instead of the profile's DDPM scheduler: ``0`` is deterministic, ``1`` as stochastic as DDPM.
 """
 import argparse
 import json
@@ -39,6 +42,7 @@ from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import HELDOUT_SEED
 from emosmc.labels import EMOTIONS
 from emosmc.data import images_to_tensor
+from emosmc.diffusion import ddim_at_eta
 
 
 def _r(v, n=3):
@@ -88,6 +92,7 @@ def main():
     p.add_argument("--samples", type=int, default=64, help="UNet samples from pure noise (0: skip)")
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--grid-dir", help="write toy_quality_edits.png and toy_quality_samples.png here")
+    p.add_argument("--ddim-eta", type=float, help="sample with DDIM at this eta (0: deterministic) instead of DDPM")
     preset = {**edit_settings("toy"), "final_check": 4}  # 4: the pipeline's default
     for k, v in preset.items():
         p.add_argument("--" + k.replace("_", "-"), type=type(v) if v is not None else float, default=v)
@@ -96,8 +101,10 @@ def main():
     torch.manual_seed(a.seed)
     prof = get_profile("toy", a.assets)
     pipe = EmotionEditPipeline.from_profile(prof)
+    if a.ddim_eta is not None:
+        pipe.scheduler = ddim_at_eta(pipe.scheduler, a.ddim_eta)
     judge = prof.load("judge")
-    out = {"settings": settings, "faces": a.faces, "face_seed": a.face_seed, "threads": torch.get_num_threads()}
+    out = {"settings": settings, "ddim_eta": a.ddim_eta, "faces": a.faces, "face_seed": a.face_seed, "threads": torch.get_num_threads()}
 
     # 1. the rule and the classifiers on clean renders and VAE reconstructions
     imgs, labels, ids, who = toy_faces(max(a.heldout, a.faces), a.face_seed)

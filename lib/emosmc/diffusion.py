@@ -1,13 +1,13 @@
 """Diffusion helpers shared by the engine, the pipeline, training, scorers, benchmarks and tests:
-the clean-sample prediction, img2img's timesteps, the one unguided sampling loop, and the VAE's
-encode/decode with its scaling factor."""
+the clean-sample prediction, img2img's timesteps, the one unguided sampling loop, a DDIM scheduler at a
+fixed eta, and the VAE's encode/decode with its scaling factor."""
 from __future__ import annotations
 
 from typing import Optional
 
 import torch
 
-__all__ = ["predict_x0", "img2img_timesteps", "denoise", "encode_images", "decode_latents"]
+__all__ = ["predict_x0", "img2img_timesteps", "denoise", "ddim_at_eta", "encode_images", "decode_latents"]
 
 
 def predict_x0(scheduler, model_output: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:
@@ -56,6 +56,23 @@ def denoise(unet, scheduler, latents: torch.Tensor, num_inference_steps: int = 5
         eps = unet(z, t.to(dev)).sample
         z = scheduler.step(eps, t, z, generator=generator).prev_sample
     return z
+
+
+def ddim_at_eta(scheduler, eta: float):
+    """diffusers' ``DDIMScheduler`` with ``scheduler``'s training schedule, stepping at a fixed ``eta`` (the
+    SMC engine and :func:`denoise` call ``step`` without one). ``eta=0`` is deterministic; ``eta=1`` with a
+    ``fixed_small`` DDPM schedule is DDPM's ancestral step itself (the same draws for the same generator)."""
+    from diffusers import DDIMScheduler
+
+    if not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be in [0, 1], got {eta}")
+
+    class DDIMAtEta(DDIMScheduler):
+        def step(self, *args, **kwargs):
+            kwargs.setdefault("eta", eta)
+            return super().step(*args, **kwargs)
+
+    return DDIMAtEta.from_config(scheduler.config)
 
 
 @torch.no_grad()
