@@ -210,8 +210,9 @@ class Profile:
 
 # Steering settings for the bundled toy models (see README, "The toy world"): tuned on faces that the
 # quality benchmark does not use. At strength 0.45 unguided img2img keeps the true expression on only about
-# 0.59 of the faces, but lower strengths steer far worse (README, "Quality of the toy world");
-# the latent scorer (the fast path) steers 150 x 0.45 = 67 steps, and 4 final particles are decoded.
+# 0.59 of the faces, but lower strengths steer far worse (README, "Quality of the toy world", and
+# docs/toy_world_experiments.md); the latent scorer (the fast path) steers 150 x 0.45 = 67 steps, and 4 final
+# particles are decoded.
 # A preset names only what differs from SMCConfig's defaults (the report's settings) and the pipeline's
 # (the pixel scorer, 4 particles in the final check).
 TOY_EDIT = dict(num_particles=16, num_inference_steps=150, noise_strength=0.45, guidance_scale=10.0,

@@ -222,7 +222,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     stage("unet_long_refine", unet_long_fn, refines=True)
 
     def unet_fresh_fn():
-        """An experiment, off by default (``--fresh-faces``; README, "Quality of the toy world"): 3000 more
+        """An experiment, off by default (``--fresh-faces``; docs/toy_world_experiments.md): 3000 more
         steps on 6000 identities no other stage sees. On 1500 identities the UNet's denoising loss on new
         faces was 15% above its training loss at t = 100-250; this stage brings it down by 8%, but the true
         flip rate did not follow (0.51 -> 0.53 on the tuning faces, 0.69 -> 0.65 on the held-out ones).
@@ -308,7 +308,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
             return {**info, "examples": len(hard), "steps": steps}
         return fn
 
-    for r in range(1, hard_rounds + 1):  # off by default: see README, "Hard examples" (no held-out gain)
+    for r in range(1, hard_rounds + 1):  # off by default: see docs/toy_world_experiments.md (no held-out gain)
         stage(f"hard_examples_round{r}", hard_round_fn(r), refines=True)
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     log_path.write_text(json.dumps(record, indent=2))
