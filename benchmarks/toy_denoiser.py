@@ -39,10 +39,10 @@ import torch.nn.functional as F
 from emosmc.data import images_to_tensor
 from emosmc.diffusion import img2img_timesteps, predict_x0
 from emosmc.ground_truth import expression_posterior, true_expression
+from emosmc.labels import EMOTIONS
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import TOY_EDIT, get_profile
 from emosmc.toy.assets import source_rows, toy_faces
-from emosmc.labels import EMOTIONS
 from emosmc.toy.faces import GEOMETRY, HELDOUT_SEED, face_regions, render
 
 
@@ -161,7 +161,7 @@ def plot(out: dict, path: str):
         ax.plot(ts, row("ideal_x0_keeps_source"), "^--", label="ideal one-step x0 (knows the identity) keeps the source")
     if "rich_ideal_x0_keeps_source" in out["by_timestep"][str(ts[0])]:
         ax.plot(ts, row("rich_ideal_x0_keeps_source"), "v--",
-                label="ideal one-step x0, geometry and intensity unknown, keeps the source")
+                label="ideal one-step x0, 8 geometries x 6 intensities, keeps the source")
     ax.plot(ts, row("unet_x0_keeps_source"), "s-", label="UNet's one-step x0 keeps the source (ground truth)")
     starts = out.get("unguided_img2img_first_timestep", {})
     for n, v in out["unguided_img2img_keeps_source"].items():

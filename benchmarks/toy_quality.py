@@ -22,8 +22,9 @@ the expression region), not by a classifier it may have fooled. Reported:
   judge's figures beside them);
 * seconds per counterfactual.
 
-``--ddim-eta ETA`` samples (steering and the unguided control alike) with diffusers' ``DDIMScheduler``
-at that eta instead of the profile's DDPM scheduler: ``0`` is deterministic, ``1`` as stochastic as DDPM.
+``--ddim-eta ETA`` samples (steering, the unguided control and the samples from pure noise alike) with
+diffusers' ``DDIMScheduler`` at that eta instead of the profile's DDPM scheduler: ``0`` is deterministic, ``1``
+is DDPM's step (:func:`emosmc.diffusion.ddim_at_eta`).
 """
 import argparse
 import json
@@ -56,7 +57,7 @@ def _nanmean(t):
 
 @torch.no_grad()
 def unet_samples(pipe, judge, n: int, steps: int, seed: int, clean: torch.Tensor):
-    """``n`` samples of the UNet from pure noise (DDPM, ``steps`` steps), decoded. A sample counts as a
+    """``n`` samples of the UNet from pure noise (the pipeline's scheduler, ``steps`` steps), decoded. A sample counts as a
     face when the toy world explains it (:mod:`emosmc.toy.face_fit`: the fitted render is as close as for
     VAE reconstructions of real toy faces, with a skin tone for skin); its expression is clear when the
     ground truth, given the fitted identity, is not "unclear". Beside them, the earlier proxies: MTCNN's

@@ -111,9 +111,9 @@ def test_zero_guidance_is_exactly_the_unguided_sampler(potential):
     assert torch.equal(res.log_weights, torch.zeros_like(res.log_weights))
 
 
-def _run_with(sch, guidance, seed=4):
+def _run_with(sch, guidance, seed=4, **extra):
     cfg = SMCConfig(num_particles=64, num_inference_steps=30, noise_strength=1.0, guidance_scale=guidance,
-                    potential="difference", reward_on="x0")
+                    potential="difference", reward_on="x0", **extra)
     return smc_sample(sch, MIX.as_model(sch), REWARD, cfg, batch_size=1, shape=(2,),
                       generator=torch.Generator().manual_seed(seed))
 
@@ -124,6 +124,8 @@ def test_ddim_at_eta_one_is_the_ddpm_step():
     assert torch.allclose(ddim.particles, ddpm.particles, atol=1e-4)
     with pytest.raises(ValueError, match="eta"):
         ddim_at_eta(make_scheduler(), 1.5)
+    with pytest.raises(ValueError, match="not a DDPM scheduler"):  # the gradient nudge writes DDPM's step out
+        _run_with(ddim_at_eta(make_scheduler(), 1.0), 2.0, gradient_scale=1.0)
 
 
 def test_deterministic_ddim_can_only_copy_the_particles_it_starts_with():

@@ -217,8 +217,8 @@ def expression_posterior(noisy: torch.Tensor, candidates: torch.Tensor, alpha_ba
 
     It tells how much of the source the noise of an img2img edit leaves. It is not a bound for a
     denoiser that must infer more from a richer prior, but measured it moves little: at the toy edit's
-    first timestep 0.925 with the identity's seven latents as candidates, 0.912 with its geometry and
-    intensity unknown too (``benchmarks/toy_denoiser.py``)."""
+    first timestep 0.925 with the identity's seven latents as candidates, 0.912 with 8 candidate geometries
+    (the true one among them) x 6 intensities of each expression (``benchmarks/toy_denoiser.py``)."""
     a = torch.as_tensor(alpha_bar, dtype=noisy.dtype)
     if not 0 < float(a) < 1:
         raise ValueError(f"alpha_bar must be in (0, 1), got {float(a)}")
