@@ -57,9 +57,9 @@ def _nanmean(t):
 
 @torch.no_grad()
 def unet_samples(pipe, judge, n: int, steps: int, seed: int, clean: torch.Tensor):
-    """``n`` samples of the UNet from pure noise (the pipeline's scheduler, ``steps`` steps), decoded. A sample counts as a
-    face when the toy world explains it (:mod:`emosmc.toy.face_fit`: the fitted render is as close as for
-    VAE reconstructions of real toy faces, with a skin tone for skin); its expression is clear when the
+    """``n`` samples of the UNet from pure noise (the pipeline's scheduler, ``steps`` steps), decoded. A sample
+    counts as a face when the toy world explains it (:mod:`emosmc.toy.face_fit`: the fitted render is as close
+    as for VAE reconstructions of real toy faces, with a skin tone for skin); its expression is clear when the
     ground truth, given the fitted identity, is not "unclear". Beside them, the earlier proxies: MTCNN's
     face probability >= 0.9 (trained on photographs, it passes only part of even ``clean`` held-out
     renders) and the judge's top probability >= 0.9."""
@@ -105,7 +105,8 @@ def main():
     if a.ddim_eta is not None:
         pipe.scheduler = ddim_at_eta(pipe.scheduler, a.ddim_eta)
     judge = prof.load("judge")
-    out = {"settings": settings, "ddim_eta": a.ddim_eta, "faces": a.faces, "face_seed": a.face_seed, "threads": torch.get_num_threads()}
+    out = {"settings": settings, "ddim_eta": a.ddim_eta, "faces": a.faces, "face_seed": a.face_seed,
+           "threads": torch.get_num_threads()}
 
     # 1. the rule and the classifiers on clean renders and VAE reconstructions
     imgs, labels, ids, who = toy_faces(max(a.heldout, a.faces), a.face_seed)

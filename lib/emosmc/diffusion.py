@@ -8,7 +8,8 @@ from typing import Optional
 import torch
 from diffusers import DDIMScheduler
 
-__all__ = ["predict_x0", "img2img_timesteps", "denoise", "FixedEtaDDIMScheduler", "ddim_at_eta", "encode_images", "decode_latents"]
+__all__ = ["predict_x0", "img2img_timesteps", "denoise", "FixedEtaDDIMScheduler", "ddim_at_eta", "encode_images",
+           "decode_latents"]
 
 
 def predict_x0(scheduler, model_output: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:

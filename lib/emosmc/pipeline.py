@@ -221,8 +221,8 @@ class EmotionEditPipeline:
     @torch.no_grad()
     def sample(self, num_images: int, num_inference_steps: int = 150,
                generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """Unguided samples of the UNet from pure noise (ancestral sampling with the pipeline's scheduler), decoded: ``(num_images, 3, H, W)``
-        in ``[-1, 1]`` -- what the prior draws on its own."""
+        """Unguided samples of the UNet from pure noise (ancestral sampling with the pipeline's scheduler),
+        decoded: ``(num_images, 3, H, W)`` in ``[-1, 1]`` -- what the prior draws on its own."""
         from .diffusion import denoise
 
         if num_images < 1 or num_inference_steps < 1:
