@@ -5,13 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from emosmc.data import images_to_tensor
 from emosmc.ground_truth import true_expression
 from emosmc.toy.face_fit import SKIN_MAX, _Search, fit_face, skin_distance
 from emosmc.toy.faces import SKIN_TONES, HELDOUT_SEED, render, sample_identity
-
-
-def _tensor(rgb):
-    return torch.from_numpy(rgb).permute(2, 0, 1).float() / 127.5 - 1
 
 
 def test_the_colour_model_reproduces_a_render_from_its_identity():
@@ -27,7 +24,7 @@ def test_the_colour_model_reproduces_a_render_from_its_identity():
 
 def test_fit_explains_clean_faces_and_their_expression():
     cases = [(sample_identity(HELDOUT_SEED + 500 + k), e) for k, e in enumerate(("happy", "sad", "surprise"))]
-    images = torch.stack([_tensor(render(ident, e)) for ident, e in cases])
+    images = images_to_tensor(np.stack([render(ident, e) for ident, e in cases]))
     fits = [fit_face(im) for im in images]
     for (ident, e), f in zip(cases, fits):
         assert f.is_face, (e, f)

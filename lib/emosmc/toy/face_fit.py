@@ -36,6 +36,8 @@ from typing import List, Sequence
 import numpy as np
 import torch
 
+from ..data import to_uint8
+from ..ground_truth import INTENSITIES
 from ..labels import EMOTIONS
 from .faces import GEOMETRY, HAIR_STYLES, SKIN_TONES, Identity, face_regions, render
 
@@ -48,7 +50,6 @@ __all__ = ["FaceFit", "fit_face", "fit_faces", "skin_distance", "RESIDUAL_MAX", 
 RESIDUAL_MAX = 9.8  # mean absolute difference, 0-255 scale
 REGION_MAX = 12.5  # the same inside the expression region
 SKIN_MAX = 0.12  # RGB distance in [0, 1] to the nearest mix of two skin tones
-INTENSITIES = (0.75, 0.875, 1.0)
 _BLACK = (0.0, 0.0, 0.0)
 _GREY, _PROBE = 0.3, 0.7  # probe colours: every channel 0.3, then one channel per region raised to 0.7
 
@@ -146,7 +147,7 @@ def fit_face(image, seed: int = 0, starts: int = 30, keep: int = 2) -> FaceFit:
     if isinstance(image, torch.Tensor):
         if image.dim() != 3 or image.shape[0] != 3:
             raise ValueError(f"fit_face takes one (3, H, W) image in [-1, 1]; got shape {tuple(image.shape)}")
-        image = ((image.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        image = to_uint8(image[None])[0]
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or image.shape[0] != image.shape[1]:
         raise ValueError(f"fit_face takes a square uint8 (H, W, 3) image; got {image.dtype} {image.shape}")
     rng = np.random.default_rng(seed)
