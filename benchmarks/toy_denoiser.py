@@ -38,12 +38,12 @@ import torch.nn.functional as F
 
 from emosmc.data import images_to_tensor
 from emosmc.diffusion import img2img_timesteps, predict_x0
-from emosmc.ground_truth import expression_posterior, true_expression
+from emosmc.ground_truth import expression_posterior, expression_renders, true_expression
 from emosmc.labels import EMOTIONS
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import TOY_EDIT, get_profile
 from emosmc.toy.assets import source_rows, toy_faces
-from emosmc.toy.faces import GEOMETRY, HELDOUT_SEED, face_regions, render
+from emosmc.toy.faces import GEOMETRY, HELDOUT_SEED, face_regions
 
 
 def _r(v, n=3):
@@ -60,8 +60,8 @@ def rich_candidates(pipe, identities, variants: int = 8, spread: float = 0.25, s
         forms = [ident] + [dataclasses.replace(ident, **{
             k: float(np.clip(getattr(ident, k) + rng.uniform(-spread, spread) * (hi - lo), lo, hi))
             for k, (lo, hi) in GEOMETRY.items()}) for _ in range(variants - 1)]
-        imgs = np.stack([render(f, e, 64, float(s)) for f in forms for e in EMOTIONS for s in levels])
-        zs.append(torch.cat([pipe.encode(b) for b in images_to_tensor(imgs).split(256)]))
+        imgs = torch.cat([expression_renders(f, 64, levels).flatten(0, 1) for f in forms])  # form, expression, level
+        zs.append(torch.cat([pipe.encode(b) for b in imgs.split(256)]))
         cls.append(torch.arange(len(EMOTIONS)).repeat_interleave(len(levels)).repeat(variants))
     return torch.stack(zs), torch.stack(cls)
 
@@ -102,6 +102,7 @@ def main():
     ab = sch.alphas_cumprod
     g = torch.Generator().manual_seed(a.seed)
     rep = lambda v: v.repeat_interleave(a.draws, 0)
+    z_rich, rich_is_source = rep(z_rich), rep(cls_rich) == rep(src_expr)[:, None]  # one row per draw
     who = [ids[i] for i in range(a.faces) for _ in range(a.draws)]
     out = {"faces": a.faces, "draws": a.draws, "face_seed": a.face_seed, "toy_strength": strength,
            "toy_first_timestep": t_edit, "threads": torch.get_num_threads(), "by_timestep": {}}
@@ -115,9 +116,9 @@ def main():
         # the identity unknown too: every face's seven expressions are candidates
         p_any = expression_posterior(zt, z_flat, abar)[rows, rep(pick)]
         ideal = (post[:, :, None, None, None] * rep(z_all)).sum(1)  # the ideal one-step estimate (a posterior mean)
-        post_rich = expression_posterior(zt, rep(z_rich), abar)  # (B, K): the rich prior
-        p_rich = (post_rich * (rep(cls_rich) == rep(src_expr)[:, None])).sum(1)
-        ideal_rich = (post_rich[:, :, None, None, None] * rep(z_rich)).sum(1)
+        post_rich = expression_posterior(zt, z_rich, abar)  # (B, K): the rich prior
+        p_rich = (post_rich * rich_is_source).sum(1)
+        ideal_rich = (post_rich[:, :, None, None, None] * z_rich).sum(1)
         x0 = predict_x0(sch, pipe.unet(zt, t).sample, zt, t)
         m = rep(region)
         row = {"abar": _r(abar), "information_left_mean_p_source": _r(p_src.mean()),
