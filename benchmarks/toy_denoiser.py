@@ -13,9 +13,9 @@ the seven renderings of each identity:
   (uniform prior, the seven VAE latents as the only candidates): ``p(source | z_t)``. It is what an
   ideal denoiser that knew the identity (and the exact renderings) could recover. Also given with every
   face's seven expressions as candidates (the identity unknown too), and with a richer prior: the
-  identity's geometry (face shape, eye size and spacing, pose) jittered by up to a quarter of each range
+  identity's geometry (face shape, eye size and spacing) jittered by up to a quarter of each range
   of :data:`emosmc.toy.faces.GEOMETRY` (8 variants, the true one among them), each with the seven
-  expressions at six intensities from 0.75 to 1 (336 candidates; the source's own latent is not one).
+  expressions at six intensities over :data:`emosmc.toy.faces.INTENSITY_RANGE` (336 candidates; the source's own latent is not one).
 * **one-step estimates** of ``z0`` from the same ``z_t`` (the "x0" a DDPM step is built on), decoded
   and judged by :func:`emosmc.ground_truth.true_expression` (keeps / unclear), with their squared
   error in latent space inside and outside the expression region: the UNet's, and the ideal one, the
@@ -43,7 +43,7 @@ from emosmc.labels import EMOTIONS
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import TOY_EDIT, get_profile
 from emosmc.toy.assets import source_rows, toy_faces
-from emosmc.toy.faces import GEOMETRY, HELDOUT_SEED, face_regions
+from emosmc.toy.faces import GEOMETRY, INTENSITY_RANGE, TUNING_SEED, face_regions
 
 
 def _r(v, n=3):
@@ -54,7 +54,7 @@ def rich_candidates(pipe, identities, variants: int = 8, spread: float = 0.25, s
     """Each identity's geometry jittered (``variants``, the true one first) x the seven expressions x six
     intensities, VAE-encoded: ``(faces, K, C, h, w)`` latents and ``(faces, K)`` expression indices."""
     rng = np.random.default_rng(seed)
-    levels = np.linspace(0.75, 1.0, 6)
+    levels = np.linspace(*INTENSITY_RANGE, 6)
     zs, cls = [], []
     for ident in identities:
         forms = [ident] + [dataclasses.replace(ident, **{
@@ -71,7 +71,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--faces", type=int, default=30)
     p.add_argument("--draws", type=int, default=8, help="noise draws per face and level")
-    p.add_argument("--face-seed", type=int, default=HELDOUT_SEED)
+    p.add_argument("--face-seed", type=int, default=TUNING_SEED)
     p.add_argument("--timesteps", type=int, nargs="*", default=[100, 200, 300])
     p.add_argument("--sampler-steps", type=int, nargs="*", default=[50, 150, 500])
     p.add_argument("--assets", help="toy assets folder (default: the bundled ones)")

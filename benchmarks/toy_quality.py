@@ -4,7 +4,8 @@
     python benchmarks/toy_quality.py --faces 5 --samples 0  # quicker
     python benchmarks/toy_quality.py --out benchmarks/results/toy_quality.json --grid-dir benchmarks/results
 
-Every face is a new identity (``HELDOUT_SEED``, never trained or tuned on). The toy world knows
+Every face is a new identity (``BENCHMARK_SEED``, on which no model or setting was ever chosen; tune on
+``TUNING_SEED`` with ``--face-seed``). The toy world knows
 each counterfactual, ``render(identity, target)``, so an edit is judged by
 :func:`emosmc.ground_truth.true_expression` (the nearest rendering of the same identity inside
 the expression region), not by a classifier it may have fooled. Reported:
@@ -40,7 +41,7 @@ from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
 from emosmc.toy.assets import source_rows, toy_faces
-from emosmc.toy.faces import HELDOUT_SEED
+from emosmc.toy.faces import BENCHMARK_SEED, TUNING_SEED
 from emosmc.labels import EMOTIONS
 from emosmc.data import images_to_tensor
 from emosmc.diffusion import ddim_at_eta
@@ -87,8 +88,8 @@ def main():
     p.add_argument("--faces", type=int, default=30)
     p.add_argument("--heldout", type=int, default=100, help="identities for the accuracy / PSNR figures")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--face-seed", type=int, default=HELDOUT_SEED,
-                   help="identities to use; tune on another seed (e.g. HELDOUT_SEED + 1 = 10001), never on this one")
+    p.add_argument("--face-seed", type=int, default=BENCHMARK_SEED,
+                   help=f"identities to use; tune on TUNING_SEED = {TUNING_SEED}, never on this one")
     p.add_argument("--assets", help="toy assets folder to measure (default: the bundled ones)")
     p.add_argument("--samples", type=int, default=64, help="UNet samples from pure noise (0: skip)")
     p.add_argument("--out", help="also write the JSON here")

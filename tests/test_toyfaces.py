@@ -15,7 +15,8 @@ def test_identity_and_render_are_deterministic():
 def test_identities_are_the_ones_every_dataset_and_model_was_made_with():
     """The draws of sample_identity are pinned: changing their order or ranges changes every toy dataset."""
     a = sample_identity(42)
-    assert (a.hair_style, round(a.face_width, 6), round(a.tilt, 6), round(a.skin[0], 6)) == ("bob", 0.301039, 3.097053, 0.918832)
+    assert (a.hair_style, round(a.face_width, 6), round(a.eye_spacing, 6), round(a.skin[0], 6)) == ("bob", 0.386605, 0.930211, 0.918832)
+    assert (a.dx, a.dy, a.tilt) == (0.0, 0.0, 0.0)  # the face always sits in the same place
     assert all(lo <= getattr(sample_identity(s), k) <= hi for s in range(50) for k, (lo, hi) in GEOMETRY.items())
 
 

@@ -40,13 +40,13 @@ import torch
 import torch.nn.functional as F
 
 from .labels import EMOTIONS
-from .toy.faces import Identity, face_regions, render
+from .toy.faces import INTENSITY_RANGE, Identity, expression_parts, face_regions, render
 
 __all__ = ["INTENSITIES", "UNCLEAR", "GroundTruth", "expression_renders", "expression_distances", "true_expression",
            "counterfactual_distance", "identity_kept", "colour_masks", "verdicts", "expression_posterior"]
 
-# The datasets render intensities in [0.75, 1]; the rule compares with these.
-INTENSITIES = (0.75, 0.875, 1.0)
+# The datasets render intensities in INTENSITY_RANGE; the rule compares with these.
+INTENSITIES = (INTENSITY_RANGE[0], sum(INTENSITY_RANGE) / 2, INTENSITY_RANGE[1])
 BLUR = 1.0  # Gaussian sigma, pixels, applied to both sides before the L1 distance
 
 
@@ -75,13 +75,8 @@ def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def _parts(identity: Identity, size: int) -> torch.Tensor:
     """``(2, size, size)`` float masks of the brows-and-eyes and the mouth part of the expression
-    region, each dilated by one pixel."""
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    u = (xx - size * (0.5 + identity.dx)) / (size * identity.face_width)
-    v = (yy - size * (0.53 + identity.dy)) / (size * identity.face_height)
-    eyes = (np.abs(u) < 0.95) & (v > -0.62) & (v < 0.05)  # the parts of toy.faces.face_regions
-    mouth = (np.abs(u) < 0.75) & (v > 0.28) & (v < 0.85)
-    m = torch.from_numpy(np.stack([eyes, mouth])).float()[:, None]
+    region (:func:`~emosmc.toy.faces.expression_parts`), each dilated by one pixel."""
+    m = torch.from_numpy(np.stack(expression_parts(identity, size))).float()[:, None]
     return (F.max_pool2d(m, 3, 1, 1)[:, 0] > 0).float()
 
 

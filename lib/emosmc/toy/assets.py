@@ -23,7 +23,7 @@ import torch
 
 from ..diffusion import encode_images
 from ..labels import EMOTIONS
-from .faces import HELDOUT_SEED, TRAIN_SEED, Identity, render, sample_identity
+from .faces import HELDOUT_SEED, INTENSITY_RANGE, TRAIN_SEED, Identity, render, sample_identity
 
 __all__ = ["toy_faces", "source_rows", "TRAIN_SEED", "HELDOUT_SEED", "train_assets", "toy_image_folder", "toy_latent_cache"]
 
@@ -32,7 +32,7 @@ HARD_IDENTITIES = 30  # identities steered per round of hard examples (train-ass
 
 
 def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTIONS, size: int = 64,
-              intensity_range=(0.75, 1.0)):
+              intensity_range=INTENSITY_RANGE):
     """Render every identity with every expression, in memory.
 
     Returns ``(images uint8 (M, size, size, 3), labels (M,) canonical emotion index, identities list,
@@ -94,7 +94,7 @@ def _labels_for(model, canonical: torch.Tensor) -> torch.Tensor:
 
 
 def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = True, hard_rounds: int = 0,
-                 fresh_faces: bool = False) -> dict:
+                 fresh_faces: bool = False, long_refine: bool = False) -> dict:
     from diffusers import AutoencoderKL, UNet2DModel
 
     from ..profiles import toy_classifier, toy_judge, toy_unet_config, toy_vae_config, load_scheduler
@@ -138,7 +138,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     def classifier(make, name, s):
         def fn():
             m = make(s)
-            steps = max(50, int(2000 * scale))
+            steps = max(50, int(1200 * scale))
             train_classifier(m, x, _labels_for(m, labels), steps=steps, seed=s, progress=progress, log=log)
             EmotionClassifier(m, [0.5] * 3, [0.5] * 3, (64, 64)).save_pretrained(out / name)
             return {"steps": steps}
@@ -150,7 +150,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     def vae_fn():
         torch.manual_seed(seed)
         vae = AutoencoderKL(**toy_vae_config())
-        steps = max(50, int(2000 * scale))
+        steps = max(50, int(1500 * scale))
         train_vae(vae, x, steps=steps, seed=seed, progress=progress, log=log)
         sf = latent_scaling_factor(vae, x[:2048])
         vae.register_to_config(scaling_factor=sf)
@@ -161,7 +161,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
 
     def decoder_fn():
         vae = AutoencoderKL.from_pretrained(out / "vae")
-        steps = max(50, int(1500 * scale))
+        steps = max(50, int(600 * scale))
         train_vae(vae, x, steps=steps, lr=5e-4, seed=seed + 2, progress=progress, log=log, decoder_only=True)
         vae.save_pretrained(out / "vae")
         return {"steps": steps}
@@ -183,7 +183,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     def unet_refine_fn():
         lat = cached_latents(seed + 3)
         unet = UNet2DModel.from_pretrained(out / "unet")
-        steps = max(50, int(4000 * scale))
+        steps = max(50, int(3000 * scale))
         _, ema = train_toy_unet(unet, lat, load_scheduler(), steps=steps, lr=2e-4, seed=seed + 3, progress=progress,
                             log=log, ema_warmup=False, decay_lr=True)
         ema.save_pretrained(out / "unet")
@@ -201,7 +201,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         with torch.no_grad():
             rec = torch.cat([vae.decode(vae.encode(b).latent_dist.mean).sample.clamp(-1, 1) for b in x.split(256)])
         clf = load_classifier(out / "classifier")
-        steps = max(50, int(800 * scale))
+        steps = max(50, int(400 * scale))
         train_classifier(clf.model, torch.cat([x, rec]), _labels_for(clf.model, labels).repeat(2), steps=steps,
                          lr=2e-4, seed=seed + 4, progress=progress, log=log)
         clf.save_pretrained(out / "classifier")
@@ -219,7 +219,8 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
         ema.save_pretrained(out / "unet")
         return {"steps": steps}
 
-    stage("unet_long_refine", unet_long_fn, refines=True)
+    if long_refine:
+        stage("unet_long_refine", unet_long_fn, refines=True)
 
     def unet_fresh_fn():
         """An experiment, off by default (``--fresh-faces``; docs/toy_world_experiments.md): 3000 more
@@ -250,7 +251,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
 
         torch.manual_seed(seed)
         scorer = LatentEmotionScorer(sample_size=16, block_channels=(16, 32))
-        steps = max(50, int(400 * scale))
+        steps = max(50, int(300 * scale))
         distill_latent_scorer(scorer, cached_latents(seed + 7), AutoencoderKL.from_pretrained(out / "vae").eval(),
                               load_classifier(out / "classifier"), UNet2DModel.from_pretrained(out / "unet").eval(),
                               load_scheduler(), steps=steps, batch_size=32, seed=seed + 7, progress=progress, log=log)
@@ -327,6 +328,8 @@ def main(argv=None):
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--fresh-faces", action="store_true",
                    help="an extra UNet stage on 6000 new identities (an experiment: no true-flip gain measured)")
+    t.add_argument("--long-refine", action="store_true",
+                   help="12000 more annealed UNet steps (the old world's last stage; about 80 CPU-minutes)")
     t.add_argument("--hard-rounds", type=int, default=0,
                    help="rounds of hard examples after the other stages (an experiment: no held-out gain measured)")
     w = sub.add_parser("write-dataset", help="render a toy-face image folder with labels.csv")
@@ -336,7 +339,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.cmd == "train-assets":
         print(json.dumps(train_assets(Path(a.out), a.scale, a.seed, hard_rounds=a.hard_rounds,
-                                      fresh_faces=a.fresh_faces), indent=2))
+                                      fresh_faces=a.fresh_faces, long_refine=a.long_refine), indent=2))
     else:
         from .faces import write_dataset
 

@@ -7,7 +7,7 @@ explains it as well as it explains the VAE's reconstructions of real toy faces.
 
 The search. A render is nearly linear in the identity's three colours (every pixel of the 4x
 super-sampled drawing has one fill and the Lanczos downsampling is linear; only the clipping of its
-ringing to 0-255 and the tint of happy cheeks are not), so for a given geometry, hair style and
+ringing to 0-255 is not), so for a given geometry, hair style and
 expression the best background, hair and skin colours are a least-squares fit, from two probe renders in
 mid-grey colours (where the ringing is not clipped). Over the geometry
 (:data:`~emosmc.toy.faces.GEOMETRY`, the ranges identities are drawn from, widened by a tenth), the hair

@@ -2,11 +2,20 @@
 
 The world in which the whole pipeline runs on a laptop CPU. A face is an
 :class:`Identity` (skin, hair colour and style, background, face shape and size,
-eye size and spacing, a small pose jitter) rendered with one of the seven
-expression labels of the real classifier (:data:`EMOTIONS`), expressed through
-mouth curvature and openness, brow angle and height and eye openness. The same
-identity can be rendered with every expression: the ground truth of a
-counterfactual.
+eye size and spacing) rendered with one of the seven expression labels of the real
+classifier (:data:`EMOTIONS`). The same identity can be rendered with every expression:
+the ground truth of a counterfactual.
+
+The world is drawn to be legible at the models' resolution (a 64x64 face, a 4x16x16
+latent: one latent pixel is a 4x4 block). The face fills most of the frame and always
+sits in the same place. Every expression is a large, distinct shape: an open smile with
+teeth under crescent eyes (happy), a thick frown under raised inner brows (sad), bared
+clenched teeth under a V of brows (angry), a round "O" under high brows and wide eyes
+(surprise), a wide open grimace with wide eyes (fear), a one-sided sneer with nose
+wrinkles and one lowered brow (disgust). Brows are 4.5 px bars, a mouth 14-30 px wide:
+going from neutral to an expression changes about 470-670 pixels and 49-63 latent pixels
+(``benchmarks/toy_footprint.py``; the first design changed 160-220 pixels, in 1-2 px
+strokes, thinner than one latent pixel).
 
 Faces are drawn at 4x the output size and downsampled with a Lanczos filter
 for clean edges. Everything is deterministic given a seed.
@@ -30,24 +39,33 @@ __all__ = [
     "SKIN_TONES",
     "HAIR_COLOURS",
     "HELDOUT_SEED",
+    "TUNING_SEED",
+    "BENCHMARK_SEED",
+    "INTENSITY_RANGE",
     "Identity",
     "sample_identity",
     "render",
     "write_dataset",
     "face_regions",
+    "expression_parts",
     "add_bad_files",
 ]
 
 
-# Identity seeds: the toy models train on TRAIN_SEED's faces; every evaluation uses others
-# (HELDOUT_SEED for the notebooks, galleries and tests; the benchmarks name their own).
-TRAIN_SEED, HELDOUT_SEED = 0, 10_000
+# Identity seeds: the toy models train on TRAIN_SEED's faces; every evaluation uses others. HELDOUT_SEED:
+# the notebooks, galleries and tests. TUNING_SEED: the faces the toy edit settings were chosen on.
+# BENCHMARK_SEED: the quality benchmark's faces (benchmarks/toy_quality.py), on which no setting or model
+# was ever chosen.
+TRAIN_SEED, HELDOUT_SEED, TUNING_SEED, BENCHMARK_SEED = 0, 10_000, 10_001, 70_000
+# The expression intensities the datasets draw from (uniform): near full, so that each class is one clear shape.
+INTENSITY_RANGE = (0.85, 1.0)
 
 HAIR_STYLES = ("short", "long", "bob", "spiky", "bald")
 # The ranges :func:`sample_identity` draws the geometry from (uniform, in this order); the face fit of
-# :mod:`emosmc.toy.face_fit` searches the same ranges.
-GEOMETRY = {"face_width": (0.27, 0.34), "face_height": (0.34, 0.40), "eye_size": (0.85, 1.2),
-            "eye_spacing": (0.85, 1.15), "dx": (-0.03, 0.03), "dy": (-0.02, 0.03), "tilt": (-6.0, 6.0)}
+# :mod:`emosmc.toy.face_fit` searches the same ranges. The face fills most of the frame and always sits in
+# the same place: no pose jitter and no tilt (an Identity's dx, dy and tilt stay 0 unless set by hand).
+GEOMETRY = {"face_width": (0.36, 0.42), "face_height": (0.40, 0.45), "eye_size": (0.9, 1.1),
+            "eye_spacing": (0.92, 1.08)}
 
 
 @dataclass(frozen=True)
@@ -60,9 +78,9 @@ class Identity:
     face_height: float
     eye_size: float
     eye_spacing: float
-    dx: float  # pose jitter (fraction of the image)
-    dy: float
-    tilt: float  # degrees
+    dx: float = 0.0  # pose offset (fraction of the image); 0 for every sampled identity
+    dy: float = 0.0
+    tilt: float = 0.0  # degrees; 0 for every sampled identity
 
     def to_row(self) -> dict:
         d = asdict(self)
@@ -78,7 +96,7 @@ class Identity:
                 kw[f.name] = tuple(float(row[f"{f.name}_{c}"]) for c in "rgb")
             elif f.name == "hair_style":
                 kw[f.name] = row[f.name]
-            else:
+            elif f.name in row:
                 kw[f.name] = float(row[f.name])
         return Identity(**kw)
 
@@ -107,17 +125,26 @@ def sample_identity(rng: np.random.Generator | int) -> Identity:
     )
 
 
-# expression -> (mouth curve, mouth open, mouth width, brow tilt, brow raise, eye open, extra)
-# curve > 0 smiles, brow tilt > 0 lowers the inner ends (angry), < 0 raises them (sad / fear).
+# expression -> its drawing parameters; ``intensity`` interpolates the numbers from neutral's.
+# curve > 0 lifts the mouth corners (smile), < 0 drops them; open: how far the mouth opens; width: of the
+# mouth; brow_tilt > 0 lowers the inner ends (angry), < 0 raises them (sad, fear); brow_raise lifts both;
+# eye_open scales the eye's height; eye_smile pushes a lower lid up (happy's crescent eyes).
+# Shapes: teeth (a white upper row), clench (bared, clenched teeth), round (an "O"), asym (a one-sided sneer).
 _EXPRESSIONS = {
-    "neutral": dict(curve=0.0, open=0.0, width=1.0, brow_tilt=0.0, brow_raise=0.0, eye_open=1.0),
-    "happy": dict(curve=1.25, open=0.6, width=1.3, brow_tilt=0.0, brow_raise=0.15, eye_open=0.75),
-    "sad": dict(curve=-0.9, open=0.0, width=0.95, brow_tilt=-1.0, brow_raise=0.1, eye_open=0.7),
-    "angry": dict(curve=-0.35, open=0.0, width=0.9, brow_tilt=1.2, brow_raise=-0.35, eye_open=0.6),
-    "surprise": dict(curve=0.0, open=1.0, width=0.55, brow_tilt=0.0, brow_raise=0.9, eye_open=1.45, round=True),
-    "fear": dict(curve=-0.4, open=0.45, width=1.3, brow_tilt=-1.1, brow_raise=0.55, eye_open=1.4, teeth=True),
-    "disgust": dict(curve=-0.5, open=0.15, width=1.0, brow_tilt=0.8, brow_raise=-0.25, eye_open=0.55, asym=True),
+    "neutral": dict(curve=0.0, open=0.0, width=1.0, brow_tilt=0.0, brow_raise=0.0, eye_open=1.0, eye_smile=0.0),
+    "happy": dict(curve=1.0, open=0.75, width=1.25, brow_tilt=0.0, brow_raise=0.35, eye_open=1.0, eye_smile=1.0,
+                  teeth=True),
+    "sad": dict(curve=-0.9, open=0.0, width=0.9, brow_tilt=-1.1, brow_raise=0.25, eye_open=0.6, eye_smile=0.0),
+    "angry": dict(curve=-0.15, open=0.55, width=1.15, brow_tilt=1.3, brow_raise=-0.3, eye_open=0.55, eye_smile=0.0,
+                  clench=True),
+    "surprise": dict(curve=0.0, open=1.0, width=0.55, brow_tilt=0.0, brow_raise=1.3, eye_open=1.6, eye_smile=0.0,
+                     round=True),
+    "fear": dict(curve=-0.5, open=0.85, width=1.3, brow_tilt=-1.0, brow_raise=0.8, eye_open=1.5, eye_smile=0.0,
+                 teeth=True),
+    "disgust": dict(curve=-0.35, open=0.25, width=1.0, brow_tilt=1.0, brow_raise=-0.2, eye_open=0.5, eye_smile=0.0,
+                    asym=True),
 }
+INK, MOUTH_DARK, TEETH, SCLERA, PUPIL = (35, 25, 25), (70, 20, 28), (245, 245, 240), (250, 250, 250), (30, 30, 60)
 
 
 def _rot(points, center, deg):
@@ -132,7 +159,8 @@ def render(identity: Identity, expression: str, size: int = 64, intensity: float
     """Render one face as a ``(size, size, 3)`` uint8 array.
 
     ``intensity`` in ``[0, 1]`` interpolates the expression's parameters from neutral
-    (0) to full (1); the datasets use 0.75-1.0 for variety.
+    (0) to full (1); the datasets draw it from :data:`INTENSITY_RANGE`. Every expression feature is bold at 64 px: a
+    mouth 14-30 px wide, brows 4.5 px thick and 13 px long, eyes 10 px wide (a latent pixel is 4 px).
     """
     if expression not in _EXPRESSIONS:
         raise ValueError(f"unknown expression {expression!r}; choose one of {list(EMOTIONS)}")
@@ -147,13 +175,15 @@ def render(identity: Identity, expression: str, size: int = 64, intensity: float
     fw, fh = S * ident.face_width, S * ident.face_height
     hair = tuple(int(255 * v) for v in ident.hair)
     skin = tuple(int(255 * v) for v in ident.skin)
-    ink = (35, 25, 25)
 
     def poly(points, **kw):
         d.polygon(_rot(points, (cx, cy), ident.tilt), **kw)
 
-    def line(points, width):
-        d.line(_rot(points, (cx, cy), ident.tilt), fill=ink, width=int(width), joint="curve")
+    def line(points, width, fill=INK):
+        d.line(_rot(points, (cx, cy), ident.tilt), fill=fill, width=int(width), joint="curve")
+        r = width / 2  # round caps
+        for x, y in _rot([points[0], points[-1]], (cx, cy), ident.tilt):
+            d.ellipse([x - r, y - r, x + r, y + r], fill=fill)
 
     def ellipse(x, y, rx, ry, **kw):
         pts = [(x + rx * math.cos(t), y + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 48)]
@@ -162,95 +192,109 @@ def render(identity: Identity, expression: str, size: int = 64, intensity: float
     # hair behind the face
     style = ident.hair_style
     if style == "long":
-        poly([(cx - fw * 1.2, cy - fh * 0.4), (cx + fw * 1.2, cy - fh * 0.4), (cx + fw * 1.25, cy + fh * 1.1),
-              (cx - fw * 1.25, cy + fh * 1.1)], fill=hair)
+        poly([(cx - fw * 1.15, cy - fh * 0.4), (cx + fw * 1.15, cy - fh * 0.4), (cx + fw * 1.2, cy + fh * 1.2),
+              (cx - fw * 1.2, cy + fh * 1.2)], fill=hair)
     if style in ("long", "bob", "short", "spiky"):
-        ellipse(cx, cy - fh * 0.25, fw * 1.15, fh * 0.95, fill=hair)
+        ellipse(cx, cy - fh * 0.2, fw * 1.12, fh * 0.95, fill=hair)
     if style == "bob":
-        poly([(cx - fw * 1.15, cy - fh * 0.3), (cx + fw * 1.15, cy - fh * 0.3), (cx + fw * 1.1, cy + fh * 0.45),
-              (cx - fw * 1.1, cy + fh * 0.45)], fill=hair)
+        poly([(cx - fw * 1.12, cy - fh * 0.3), (cx + fw * 1.12, cy - fh * 0.3), (cx + fw * 1.08, cy + fh * 0.5),
+              (cx - fw * 1.08, cy + fh * 0.5)], fill=hair)
     # face and ears
-    ellipse(cx - fw * 0.98, cy, fw * 0.16, fh * 0.2, fill=skin)
-    ellipse(cx + fw * 0.98, cy, fw * 0.16, fh * 0.2, fill=skin)
+    ellipse(cx - fw * 0.98, cy, fw * 0.14, fh * 0.2, fill=skin)
+    ellipse(cx + fw * 0.98, cy, fw * 0.14, fh * 0.2, fill=skin)
     ellipse(cx, cy, fw, fh, fill=skin)
     # fringe
     if style in ("short", "bob", "long"):
-        ellipse(cx, cy - fh * 0.88, fw * 0.95, fh * 0.3, fill=hair)
+        ellipse(cx, cy - fh * 0.98, fw * 0.95, fh * 0.24, fill=hair)
     elif style == "spiky":
         pts = []
-        for i in range(9):
-            x = cx - fw + 2 * fw * i / 8
-            pts += [(x, cy - fh * 0.7), (x + fw / 8, cy - fh * 1.25)]
-        pts += [(cx + fw, cy - fh * 0.7), (cx + fw, cy - fh * 0.95), (cx - fw, cy - fh * 0.95)]
+        for i in range(7):
+            x = cx - fw * 0.9 + 1.8 * fw * i / 6
+            pts += [(x, cy - fh * 0.78), (x + fw * 0.15, cy - fh * 1.2)]
+        pts += [(cx + fw * 0.9, cy - fh * 0.78), (cx + fw * 0.9, cy - fh * 1.05), (cx - fw * 0.9, cy - fh * 1.05)]
         poly(pts, fill=hair)
 
-    # eyes
+    # eyes: a white eye with a dark outline and pupil; happy pushes a lower lid up into a crescent
     ex = fw * 0.42 * ident.eye_spacing
-    ey = cy - fh * 0.12
-    er = S * 0.045 * ident.eye_size
-    open_ = e["eye_open"]
+    ey = cy - fh * 0.05
+    rx, ry0 = S * 0.075 * ident.eye_size, S * 0.05 * ident.eye_size
     for side in (-1, 1):
-        squint = open_ * (0.85 if (e.get("asym") and side == 1) else 1.0)
-        ellipse(cx + side * ex, ey, er * 1.25, er * max(squint, 0.15), fill=(250, 250, 250))
-        ellipse(cx + side * ex, ey, er * 0.55, er * 0.55 * min(max(squint, 0.3), 1.0), fill=(30, 30, 60))
-    # brows: inner end tilted down (angry) or up (sad/fear)
-    by = ey - er * (1.5 + 0.4 * open_) - S * 0.035 * e["brow_raise"]
-    bw = S * 0.07
+        ry = ry0 * e["eye_open"] * (0.75 if (e.get("asym") and side == 1) else 1.0)
+        x = cx + side * ex
+        ellipse(x, ey, rx + S * 0.01, ry + S * 0.01, fill=INK)
+        ellipse(x, ey, rx, ry, fill=SCLERA)
+        pr = S * 0.032 * ident.eye_size
+        ellipse(x, ey, pr, min(pr, ry), fill=PUPIL)
+        if e["eye_smile"] > 0.05:
+            lid = e["eye_smile"]
+            ellipse(x, ey + ry0 * (2.3 - 1.5 * lid), rx * 1.35, ry0 * 1.4, fill=skin)
+    # brows: thick bars; inner ends down (angry) or up (sad, fear), both raised (surprise)
+    by = ey - ry0 - S * 0.075 - S * 0.06 * e["brow_raise"]
+    bw = S * 0.1
     for side in (-1, 1):
-        inner = (cx + side * (ex - bw * 0.9), by + S * 0.03 * e["brow_tilt"])
-        outer = (cx + side * (ex + bw * 0.9), by - S * 0.01 * e["brow_tilt"])
-        if e.get("asym") and side == 1:
-            inner = (inner[0], inner[1] - S * 0.02)
-        line([outer, inner], S * 0.022)
-    # nose (and disgust's wrinkles)
-    line([(cx, cy + fh * 0.02), (cx - S * 0.015, cy + fh * 0.25), (cx + S * 0.01, cy + fh * 0.27)], S * 0.012)
+        tilt = e["brow_tilt"] * (0.2 if (e.get("asym") and side == -1) else 1.0)
+        inner = (cx + side * (ex - bw), by + S * 0.07 * tilt)
+        outer = (cx + side * (ex + bw), by - S * 0.03 * tilt)
+        line([outer, inner], S * 0.07)
+    # nose (and disgust's wrinkles beside it)
+    line([(cx, cy + fh * 0.05), (cx - S * 0.02, cy + fh * 0.27), (cx + S * 0.015, cy + fh * 0.3)], S * 0.02)
     if e.get("asym"):
-        for k in (-1, 1):
-            line([(cx + k * S * 0.035, cy + fh * 0.08), (cx + k * S * 0.05, cy + fh * 0.16)], S * 0.01)
-    # mouth: a parabola for the centre line, opened into a dark polygon
-    my = cy + fh * 0.55
-    mw = S * 0.12 * e["width"]
-    curve = S * 0.06 * e["curve"]
-    opening = S * 0.07 * e["open"]
-    xs = np.linspace(-1, 1, 25)
-    lift = np.zeros_like(xs)
-    if e.get("asym"):
-        lift = S * 0.035 * np.clip(xs, 0, None) ** 2  # one corner pulled up
-    center = [(cx + mw * x, my - curve * (x**2 - 0.3) - l) for x, l in zip(xs, lift)]
+        for k in (1.0, 1.6):
+            line([(cx + k * S * 0.04, cy + fh * 0.06), (cx + k * S * 0.06, cy + fh * 0.2)], S * 0.025)
+    # mouth: a parabola for the upper lip; opened into a dark shape, with teeth where the expression shows them
+    my = cy + fh * 0.52
+    mw = S * 0.17 * e["width"]
+    curve = S * 0.11 * e["curve"]
+    opening = S * 0.16 * e["open"]
+    xs = np.linspace(-1, 1, 33)
+    lift = S * 0.1 * np.clip(xs, 0, None) ** 2 * (1.0 if e.get("asym") else 0.0) * intensity
+    upper = [(cx + mw * x, my - curve * (x**2 - 0.3) - l) for x, l in zip(xs, lift)]
+    lower = [(px, py + opening * (1 - x**2)) for (px, py), x in zip(upper, xs)]
     if e.get("round"):
-        ellipse(cx, my + opening * 0.1, mw, opening * 0.9 + S * 0.01, fill=(60, 20, 25))
-    elif opening > S * 0.004:
-        lower = [(x, y + opening * (1 - ((px - cx) / mw) ** 2)) for (x, y), px in zip(center, [p[0] for p in center])]
-        poly(center + lower[::-1], fill=(60, 20, 25))
-        if e.get("teeth") or expression == "happy":
-            tooth_h = opening * (0.35 if expression == "happy" else 0.5)
-            teeth = [(x, y + 1) for x, y in center[4:-4]]
-            poly(teeth + [(x, y + tooth_h) for x, y in teeth[::-1]], fill=(245, 245, 240))
-        line(center, S * 0.012)
+        ellipse(cx, my + S * 0.04, mw, S * 0.08 * e["open"] + S * 0.02, fill=INK)
+        ellipse(cx, my + S * 0.04, mw - S * 0.02, S * 0.08 * e["open"], fill=MOUTH_DARK)
+    elif e.get("clench") and opening > S * 0.01:
+        top = [(px, py - opening * 0.45 * (1 - x**2) ** 0.5) for (px, py), x in zip(upper, xs)]
+        bot = [(px, py + opening * 0.55 * (1 - x**2) ** 0.5) for (px, py), x in zip(upper, xs)]
+        poly(top + bot[::-1], fill=TEETH, outline=INK, width=int(S * 0.02))
+        line(upper, S * 0.02)
+        for x in (-0.6, -0.2, 0.2, 0.6):
+            px = cx + mw * x
+            py = my - curve * (x**2 - 0.3)
+            line([(px, py - opening * 0.4), (px, py + opening * 0.5)], S * 0.012)
+    elif opening > S * 0.01:
+        poly(upper + lower[::-1], fill=MOUTH_DARK, outline=INK, width=int(S * 0.025))
+        if e.get("teeth"):
+            band = [(px, py + opening * 0.35 * (1 - x**2)) for (px, py), x in zip(upper, xs)]
+            poly(upper[3:-3] + band[3:-3][::-1], fill=TEETH)
+        line(upper, S * 0.025)
     else:
-        line(center, S * 0.018)
-    # cheeks for happy
-    if expression == "happy":
-        for side in (-1, 1):
-            ellipse(cx + side * fw * 0.55, cy + fh * 0.3, S * 0.035, S * 0.02, fill=tuple(min(255, int(v * 1.0 + 25)) if i == 0 else int(v * 0.9) for i, v in enumerate(skin)))
+        line(upper, S * 0.05, fill=MOUTH_DARK)
     return np.array(img.resize((size, size), Image.LANCZOS))
+
+
+def expression_parts(identity: Identity, size: int = 64) -> Tuple[np.ndarray, np.ndarray]:
+    """Boolean ``(size, size)`` masks of the two parts of the expression region: the brows and eyes
+    (with disgust's nose wrinkles), and the mouth. Every expression draws inside them."""
+    yy, xx = np.mgrid[0:size, 0:size] + 0.5
+    cx, cy = size * (0.5 + identity.dx), size * (0.53 + identity.dy)
+    fw, fh = size * identity.face_width, size * identity.face_height
+    u, v = (xx - cx) / fw, (yy - cy) / fh
+    eyes_brows = (np.abs(u) < 0.9) & (v > -0.85) & (v < 0.22)
+    mouth = (np.abs(u) < 0.8) & (v > 0.24) & (v < 0.98)
+    return eyes_brows, mouth
 
 
 def face_regions(identity: Identity, size: int = 64) -> dict:
     """Boolean masks ``(size, size)``: ``"expression"`` covers brows, eyes and mouth (what an
     emotion edit may change); ``"identity"`` is everything else (skin, hair, background)."""
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    cx, cy = size * (0.5 + identity.dx), size * (0.53 + identity.dy)
-    fw, fh = size * identity.face_width, size * identity.face_height
-    u, v = (xx - cx) / fw, (yy - cy) / fh
-    eyes_brows = (np.abs(u) < 0.95) & (v > -0.62) & (v < 0.05)
-    mouth = (np.abs(u) < 0.75) & (v > 0.28) & (v < 0.85)
+    eyes_brows, mouth = expression_parts(identity, size)
     expr = eyes_brows | mouth
     return {"expression": expr, "identity": ~expr}
 
 
 def write_dataset(root: str | Path, n_identities: int, seed: int = 0, size: int = 64,
-                  expressions: Iterable[str] = EMOTIONS, intensity_range=(0.75, 1.0)) -> Path:
+                  expressions: Iterable[str] = EMOTIONS, intensity_range=INTENSITY_RANGE) -> Path:
     """Render ``n_identities`` x ``len(expressions)`` faces into ``root/images/*.png`` and a
     ``root/labels.csv`` with the file name, identity id, expression, intensity and every identity
     attribute. Returns the CSV path. Loadable with :func:`emosmc.data.ImageFolderDataset`."""
