@@ -3,6 +3,8 @@
     python benchmarks/toy_quality.py                        # 30 held-out faces x 6 targets, the toy settings
     python benchmarks/toy_quality.py --faces 5 --samples 0  # quicker
     python benchmarks/toy_quality.py --out benchmarks/results/toy_quality.json --grid-dir benchmarks/results
+        # grids: toy_quality_edits.png (edits with their true counterfactuals), toy_quality_reconstructions.png,
+        # toy_quality_samples.png
 
 Every face is a new identity (``BENCHMARK_SEED``, on which no model or setting was ever chosen; tune on
 ``TUNING_SEED`` with ``--face-seed``). The toy world knows
@@ -12,8 +14,8 @@ the expression region), not by a classifier it may have fooled. Reported:
 
 * the ground-truth rule's accuracy on clean renders and VAE reconstructions, and the classifier's
   and judge's accuracy on both;
-* SMC edits: the true flip rate (overall and per target), the judge's flip rate and its agreement
-  with the truth, the share of true flips among edits the guidance classifier is sure of
+* SMC edits: the true flip rate (overall and per target), how often the truth rule agrees with the plainest
+  rule (:func:`emosmc.ground_truth.nearest_render`), the judge's flip rate and its agreement with the truth, the share of true flips among edits the guidance classifier is sure of
   (p >= 0.9), the distance to the true counterfactual, identity kept (outside-region L1, hair and
   skin colour shift);
 * unguided img2img at the same strength and steps: keeps the source's true expression, flips;
@@ -36,12 +38,12 @@ from pathlib import Path
 import torch
 
 from emosmc.profiles import edit_settings
-from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression
+from emosmc.ground_truth import counterfactual_distance, identity_kept, nearest_render, true_expression
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
 from emosmc.toy.assets import source_rows, toy_faces
-from emosmc.toy.faces import BENCHMARK_SEED, TUNING_SEED
+from emosmc.toy.faces import BENCHMARK_SEED, TUNING_SEED, render
 from emosmc.labels import EMOTIONS
 from emosmc.data import images_to_tensor
 from emosmc.diffusion import ddim_at_eta
@@ -152,8 +154,11 @@ def main():
     keep_smc, keep_plain = identity_kept(xs, res.images, idents), identity_kept(xs, plain, idents)
     cf = counterfactual_distance(res.images, idents, names)
     cf_plain = counterfactual_distance(plain, idents, names)
+    plain_rule = nearest_render(res.images, idents)
     out["steering"] = {
         "counterfactuals": len(rows),
+        "counterfactuals_by_target": {EMOTIONS[t]: int((tgt == t).sum()) for t in range(7)},
+        "truth_rule_agrees_with_nearest_render": _r((plain_rule == gt_smc.labels).float().mean()),
         "smc_true_flip_rate": _r(true_flip.float().mean()),
         "smc_true_flip_rate_by_target": {EMOTIONS[t]: _r(true_flip[tgt == t].float().mean()) for t in range(7)},
         "smc_true_expression_unclear": _r((gt_smc.labels < 0).float().mean()),
@@ -161,6 +166,7 @@ def main():
         "smc_judge_flip_rate_by_target": {EMOTIONS[t]: _r(judge_flip[tgt == t].float().mean()) for t in range(7)},
         "judge_agrees_with_truth_on_flip": _r((judge_flip == true_flip).float().mean()),
         "classifier_sure_share": _r(sure.float().mean()),
+        "classifier_sure_count": int(sure.sum()),
         "true_flip_rate_when_classifier_sure": _r(true_flip[sure].float().mean()) if sure.any() else None,
         "smc_classifier_target_prob": _r(res.target_probs.mean()),
         "unguided_true_flip_rate": _r(gt_plain.is_(tgt).float().mean()),
@@ -189,7 +195,7 @@ def main():
 
         d = Path(a.grid_dir)
         d.mkdir(parents=True, exist_ok=True)
-        k = min(len(rows), 36)  # the first 6 faces: source, then its 6 edits with both verdicts
+        k = min(len(rows), 36)  # the first 6 faces: source and its 6 edits, then the 6 true counterfactuals
         tiles, titles = [], []
         for r in range(0, k, 6):
             tiles.append(xs[r:r + 1])
@@ -198,7 +204,18 @@ def main():
                 tiles.append(res.images[j:j + 1].cpu())
                 mark = "✓" if true_flip[j] else "✗"
                 titles.append(f"→ {names[j]}\ntrue: {gt_smc.names[j]} {mark}\njudge: {EMOTIONS[int(j_smc[j])]}")
+            tiles.append(torch.ones_like(xs[r:r + 1]))
+            titles.append("the true\ncounterfactuals:")
+            for j in range(r, r + 6):
+                tiles.append(images_to_tensor(render(idents[j], names[j])[None]))
+                titles.append(f"render(identity,\n{names[j]})")
         image_grid(torch.cat(tiles), titles, ncols=7, scale=1.5).savefig(d / "toy_quality_edits.png", dpi=100)
+        n_show = 4  # clean renders over their VAE reconstructions, every expression
+        tiles = torch.cat([torch.cat([x[7 * i:7 * i + 7], rec[7 * i:7 * i + 7]]) for i in range(n_show)])
+        titles = [f"{'clean' if r == 0 else 'VAE'}: {EMOTIONS[int(labels[7 * i + c])]}\ntrue: "
+                  f"{(gt_clean if r == 0 else gt_rec).names[7 * i + c]}" for i in range(n_show) for r in range(2)
+                  for c in range(7)]
+        image_grid(tiles, titles, ncols=7, scale=1.5).savefig(d / "toy_quality_reconstructions.png", dpi=90)
         if a.samples:
             image_grid(samples[:64], sample_verdicts[:64], ncols=8, scale=1.2).savefig(d / "toy_quality_samples.png",
                                                                                    dpi=80)

@@ -125,7 +125,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
             return
         t = time.time()
         info = fn() or {}
-        record[name] = {"seconds": round(time.time() - t, 1), **info}
+        record[name] = {"seconds": round(time.time() - t, 1), "threads": torch.get_num_threads(), **info}
         log_path.write_text(json.dumps(record, indent=2))
         print(f"{name}: done in {record[name]['seconds']} s {info}", flush=True)
 

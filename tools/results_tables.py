@@ -1,0 +1,171 @@
+"""The result tables of the README and docs/, generated from the JSON in ``benchmarks/results/`` and the
+bundled models' ``training_log.json`` -- never typed by hand.
+
+    python tools/results_tables.py          # rewrite every generated block
+    python tools/results_tables.py --check  # exit 1 when a block is stale (tests/test_docs.py runs this)
+
+A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in a Markdown
+file; NAME is a key of :data:`TABLES`. Every rate comes with its standard error, ``sqrt(p(1 - p) / n)``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+
+
+def _load(name: str) -> dict:
+    return json.loads((RESULTS / name).read_text())
+
+
+def rate(p: float, n: int) -> str:
+    """``0.87 ± 0.03``: a rate with its standard error over ``n`` trials."""
+    return f"{p:.2f} ± {math.sqrt(max(p * (1 - p), 0.0) / n):.2f}" if n else f"{p:.2f}"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _table(header, rows) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def toy_footprint() -> str:
+    old, new = _load("toy_footprint_v1.json"), _load("toy_footprint.json")
+    rows = []
+    for e in old["per_expression"]:
+        o, n = old["per_expression"][e], new["per_expression"][e]
+        rows.append([e, f"{o['pixels']:.0f} → **{n['pixels']:.0f}**", f"{o['latent_pixels']:.0f} → **{n['latent_pixels']:.0f}**",
+                     f"{o['stroke_px']:.1f} → **{n['stroke_px']:.1f}**", f"{o['mean_abs_change']:.1f} → **{n['mean_abs_change']:.1f}**"])
+    return _table(["neutral → expression", "pixels changed (of 4096)", "latent pixels changed (of 256)",
+                   "stroke width (px)", "mean change over the face (0–255)"], rows)
+
+
+def toy_training() -> str:
+    log = json.loads((ROOT / "lib" / "emosmc" / "assets" / "toy" / "training_log.json").read_text())
+    rows = [[k, v.get("steps", ""), v.get("threads", "not logged"), f"{v['seconds'] / 60:.1f}"]
+            for k, v in log.items() if isinstance(v, dict)]
+    rows.append(["**total** (rendering included)", "", "", f"**{(log['total_s'] + log.get('render_s', 0)) / 60:.0f}**"])
+    return _table(["stage", "steps", "torch threads", "minutes"], rows)
+
+
+def toy_probe() -> str:
+    old, new = _load("toy_probe_v1.json"), _load("toy_probe.json")
+    rows = []
+    for name, d in (("first design (ab66d06)", old), ("legible design", new)):
+        t = str(d["toy_first_timestep"])
+        r = d["by_timestep"][t]
+        n = d["faces"] * d["draws"]
+        rows.append([name, t, rate(r["unet_x0_keeps_source"], n), rate(r["ideal_x0_keeps_source"], n),
+                     f"{r['unet_x0_mse_expression_region'] / max(r['rich_ideal_x0_mse_expression_region'], 1e-4):.0f}x",
+                     rate(d["unguided_img2img_keeps_source"]["150"], n)])
+    return _table(["world", "t", "UNet one-step x0 keeps the source", "ideal x0 keeps it",
+                   "UNet error in the expression region / rich ideal's", "unguided img2img keeps it"], rows)
+
+
+def toy_quality() -> str:
+    q = _load("toy_quality.json")
+    s = q["steering"]
+    n = s["counterfactuals"]
+    by_n = s["counterfactuals_by_target"]
+    per = {e: s["smc_true_flip_rate_by_target"][e] for e in EMOTIONS if by_n[e]}
+    acc_c, acc_j = q["classifier_accuracy"], q["judge_accuracy"]
+    gap_c, gap_j = acc_c["clean"] - acc_c["reconstructions"], acc_j["clean"] - acc_j["reconstructions"]
+    heldout = 7 * max(100, q["faces"])
+    samples = q.get("unet_samples", {})
+    ident = s["identity"]
+    rows = [
+        ["**SMC true flip rate** (the edit shows the target, by the ground truth)", f"**{rate(s['smc_true_flip_rate'], n)}**",
+         "≥ 0.85", _met(s["smc_true_flip_rate"] >= 0.85)],
+        ["true flip rate per target: " + " / ".join(per), " / ".join(f"{v:.2f}" for v in per.values())
+         + f" (n = {min(by_n[e] for e in per)}–{max(by_n[e] for e in per)} each, ± ≤ "
+         + f"{max(math.sqrt(v * (1 - v) / by_n[e]) for e, v in per.items()):.2f})", "each ≥ 0.70",
+         _met(min(per.values()) >= 0.70)],
+        ["edits the truth rule calls *unclear*", f"{s['smc_true_expression_unclear']:.2f}", "reported", ""],
+        ["truth rule agrees with the plain nearest-render rule", rate(s["truth_rule_agrees_with_nearest_render"], n),
+         "reported", ""],
+        ["judge flip rate / **agrees with the truth**", f"{s['smc_judge_flip_rate']:.2f} / "
+         f"**{rate(s['judge_agrees_with_truth_on_flip'], n)}**", "agree ≥ 0.90", _met(s["judge_agrees_with_truth_on_flip"] >= 0.90)],
+        [f"true flips among edits the classifier is sure of (p ≥ 0.9; {s['classifier_sure_count']} edits)",
+         rate(s["true_flip_rate_when_classifier_sure"], s["classifier_sure_count"]), "≥ 0.90",
+         _met(s["true_flip_rate_when_classifier_sure"] >= 0.90)],
+        ["unguided img2img: keeps the source's true expression / true flip rate",
+         f"{rate(s['unguided_keeps_source_true_expression'], n)} / {s['unguided_true_flip_rate']:.2f}", "keeps ≥ 0.80",
+         _met(s["unguided_keeps_source_true_expression"] >= 0.80)],
+        ["identity, L1 outside the expression region (0–255): SMC / unguided (ratio)",
+         f"{ident['smc']['outside_l1']:.1f} / {ident['unguided']['outside_l1']:.1f} ({ident['smc_over_unguided_outside_l1']:.2f})",
+         "ratio ≤ 1.15", _met(ident["smc_over_unguided_outside_l1"] <= 1.15)],
+        ["hair / skin colour shift (RGB, 0–255): SMC / unguided / VAE alone",
+         f"hair {ident['smc']['hair_shift']:.1f} / {ident['unguided']['hair_shift']:.1f} / "
+         f"{q['vae_reconstruction_identity']['hair_shift']:.1f}, skin {ident['smc']['skin_shift']:.1f} / "
+         f"{ident['unguided']['skin_shift']:.1f} / {q['vae_reconstruction_identity']['skin_shift']:.1f}", "reported", ""],
+        ["truth rule on clean renders / VAE reconstructions", f"{q['truth_rule_accuracy']['clean']:.3f} / "
+         f"{q['truth_rule_accuracy']['reconstructions']:.3f} (n = {heldout})", "recon ≥ 0.97",
+         _met(q["truth_rule_accuracy"]["reconstructions"] >= 0.97)],
+        ["classifier accuracy: clean / reconstructions", f"{acc_c['clean']:.3f} / {acc_c['reconstructions']:.3f} "
+         f"({100 * gap_c:.1f} points)", "within 3 points", _met(gap_c <= 0.03)],
+        ["judge accuracy: clean / reconstructions", f"{acc_j['clean']:.3f} / {acc_j['reconstructions']:.3f} "
+         f"({100 * gap_j:.1f} points)", "within 3 points", _met(gap_j <= 0.03)],
+    ]
+    if samples:
+        rows.append([f"UNet samples from pure noise that are toy faces (`emosmc.toy.face_fit`, {samples['n']} samples)",
+                     rate(samples["face_rate_toy_fit"], samples["n"]), "≥ 0.90", _met(samples["face_rate_toy_fit"] >= 0.90)])
+        rows.append(["UNet samples whose expression the truth rule reads as clear (fitted identity)",
+                     f"{samples['clear_expression_rate_ground_truth']:.2f}", "reported", ""])
+    spc = s["seconds_per_counterfactual_smc"]
+    rows.append([f"seconds per counterfactual ({q['threads']} thread)", f"{spc:.1f}", "≤ 5", _met(spc <= 5)])
+    cfg = q["settings"]
+    head = (f"{n} edits of the benchmark's faces (seed {q['face_seed']}, {q['faces']} faces x 6 targets); settings: "
+            f"N = {cfg['num_particles']}, {cfg['num_inference_steps']} steps, strength {cfg['noise_strength']}, "
+            f"`{cfg['potential']}` λ = {cfg['guidance_scale']} on {cfg['reward_on']}, scorer `{cfg['scorer']}`, "
+            f"final check {cfg['final_check']}.\n\n")
+    return head + _table(["measure", "value", "bar", ""], rows)
+
+
+TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_probe": toy_probe,
+          "toy_quality": toy_quality}
+BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
+
+
+def render_file(text: str) -> str:
+    def fill(m):
+        name = m.group(2)
+        if name not in TABLES:
+            raise KeyError(f"unknown results block {name!r}; one of {sorted(TABLES)}")
+        return m.group(1) + TABLES[name]().strip() + "\n" + m.group(4)
+
+    return BLOCK.sub(fill, text)
+
+
+def stale_files() -> list:
+    return [p for p in DOCS if p.exists() and render_file(p.read_text()) != p.read_text()]
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 when a block is stale")
+    a = p.parse_args(argv)
+    stale = stale_files()
+    if a.check:
+        for f in stale:
+            print(f"stale generated results in {f.relative_to(ROOT)}: run python tools/results_tables.py")
+        return 1 if stale else 0
+    for f in stale:
+        f.write_text(render_file(f.read_text()))
+        print(f"rewrote {f.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
