@@ -68,6 +68,22 @@ def scramble(images, generator):
     return t.reshape(B, C, n, n, 8, 8).permute(0, 1, 2, 4, 3, 5).reshape(B, C, H, W)
 
 
+def calibrate(a):
+    """The thresholds of :mod:`emosmc.toy.face_fit` from VAE reconstructions of ``CALIBRATION_SEED`` faces."""
+    pipe = EmotionEditPipeline.from_profile(get_profile("toy", a.assets))
+    ims, *_ = toy_faces(a.faces, CALIBRATION_SEED)
+    rec = pipe.decode(pipe.encode(images_to_tensor(ims[source_rows(a.faces).numpy()])))
+    fits = fit_faces(rec, seed=a.seed, progress=True)
+    res, reg = max(f.residual for f in fits), max(f.region_residual for f in fits)
+    out = {"calibration_seed": CALIBRATION_SEED, "faces": a.faces, "reconstructions_residual_max": _r(res, 2),
+           "reconstructions_region_residual_max": _r(reg, 2), "RESIDUAL_MAX": round(1.1 * res, 1),
+           "REGION_MAX": round(1.1 * reg, 1), "skin_distance_max": _r(max(f.skin_distance for f in fits))}
+    text = json.dumps(out, indent=2)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    print(text)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--faces", type=int, default=64, help="faces per set, and UNet samples")
@@ -75,7 +91,12 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--grid", help="draw the UNet samples with their verdicts (PNG) here")
+    p.add_argument("--calibrate", action="store_true",
+                   help="only fit the calibration set's reconstructions and print the thresholds they give "
+                        "(the largest residuals plus a tenth) for emosmc.toy.face_fit")
     a = p.parse_args()
+    if a.calibrate:
+        return calibrate(a)
     torch.manual_seed(a.seed)
     t0 = time.time()
     pipe = EmotionEditPipeline.from_profile(get_profile("toy", a.assets))

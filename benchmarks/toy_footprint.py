@@ -2,7 +2,7 @@
 expression, for the toy world's renderer (or any module with ``sample_identity``, ``render`` and
 ``face_regions``: ``--faces path/to/faces.py`` measures an older design).
 
-    python benchmarks/toy_footprint.py --out benchmarks/results/toy_footprint.json
+    python benchmarks/toy_footprint.py --out benchmarks/results/toy_footprint.json --grid docs/toy_faces.png
     git show ab66d06:lib/emosmc/toy/faces.py > /tmp/faces_v1.py   # the first design
     python benchmarks/toy_footprint.py --faces /tmp/faces_v1.py --label ab66d06:lib/emosmc/toy/faces.py \
         --out benchmarks/results/toy_footprint_v1.json
@@ -63,6 +63,7 @@ if __name__ == "__main__":
     p.add_argument("--identities", type=int, default=100)
     p.add_argument("--label", help="what --faces is, for the JSON (default: its path)")
     p.add_argument("--out", default=None)
+    p.add_argument("--grid", help="also draw 8 held-out identities x the 7 expressions (PNG) here")
     a = p.parse_args()
     res = {"faces": a.label or a.faces or "emosmc.toy.faces", "identities": a.identities,
            "per_expression": footprint(load(a.faces), a.identities)}
@@ -70,3 +71,15 @@ if __name__ == "__main__":
     print(text)
     if a.out:
         open(a.out, "w").write(text + "\n")
+    if a.grid:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from emosmc.viz import image_grid
+
+        faces = load(a.faces)
+        rng = np.random.default_rng(10_000)
+        ids = [faces.sample_identity(rng) for _ in range(8)]
+        tiles = np.stack([faces.render(i, e) for i in ids for e in EMOTIONS])
+        titles = [e if r == 0 else None for r in range(8) for e in EMOTIONS]
+        image_grid(tiles, [t or "" for t in titles], ncols=7, scale=1.3, fontsize=9).savefig(a.grid, dpi=80)

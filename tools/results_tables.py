@@ -63,13 +63,13 @@ def toy_training() -> str:
 def toy_probe() -> str:
     old, new = _load("toy_probe_v1.json"), _load("toy_probe.json")
     rows = []
+    t = str(old["toy_first_timestep"])  # the first design's edit timestep, for both worlds
     for name, d in (("first design (ab66d06)", old), ("legible design", new)):
-        t = str(d["toy_first_timestep"])
         r = d["by_timestep"][t]
         n = d["faces"] * d["draws"]
         rows.append([name, t, rate(r["unet_x0_keeps_source"], n), rate(r["ideal_x0_keeps_source"], n),
                      f"{r['unet_x0_mse_expression_region'] / max(r['rich_ideal_x0_mse_expression_region'], 1e-4):.0f}x",
-                     rate(d["unguided_img2img_keeps_source"]["150"], n)])
+                     f"{rate(d['unguided_img2img_keeps_source']['150'], n)} (strength {d['toy_strength']})"])
     return _table(["world", "t", "UNet one-step x0 keeps the source", "ideal x0 keeps it",
                    "UNet error in the expression region / rich ideal's", "unguided img2img keeps it"], rows)
 

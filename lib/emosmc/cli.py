@@ -57,7 +57,7 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
         no_face_warnings(src, [Path(image).name])
         src_labels, idents = ["your image"], None
     else:
-        imgs, labels, ids, _ = toy_faces(n_faces, HELDOUT_SEED + 1, expressions=("neutral", "sad", "angry"))
+        imgs, labels, ids, _ = toy_faces(n_faces, HELDOUT_SEED, expressions=("neutral", "sad", "angry"))
         pick = torch.arange(n_faces) * 3 + torch.arange(n_faces) % 3  # one expression per identity
         src, src_labels = images_to_tensor(imgs[pick.numpy()]), [EMOTIONS[int(labels[i])] for i in pick]
         idents = ids  # the toy world knows each true counterfactual: judge the edits by it first
