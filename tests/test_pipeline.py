@@ -63,13 +63,21 @@ def test_no_detectable_face_warns(tmp_path):
         main(["edit", str(noise), "--target", "happy", "--profile", "toy", "--out", str(tmp_path / "o.png"), *FAST])
 
 
-def test_missing_checkpoint_says_where_it_looked_and_how_to_get_one(tmp_path, monkeypatch):
+def test_missing_checkpoint_says_where_it_looked_and_how_to_get_one(tmp_path, face_png, monkeypatch):
     with pytest.raises(FileNotFoundError, match=f"(?s){tmp_path}.*save_pretrained"):
         EmotionEditPipeline.from_pretrained(tmp_path)
     monkeypatch.setenv("EMOSMC_CELEBAHQ", str(tmp_path / "run"))
     monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path / "no-input"))
     with pytest.raises(SystemExit, match=f"(?s)trained UNet at {tmp_path / 'run' / 'unet'}.*02_train_unet"):
-        main(["edit", str(tmp_path / "x.png"), "--target", "happy", "--profile", "celebahq"])
+        main(["edit", str(face_png), "--target", "happy", "--profile", "celebahq"])
+
+
+def test_a_missing_image_is_named_before_any_model_is_looked_for(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOSMC_CELEBAHQ", str(tmp_path / "run"))  # no UNet there either
+    with pytest.raises(SystemExit, match=f"{tmp_path / 'missing.png'}: no such file$"):
+        main(["edit", str(tmp_path / "missing.png"), "--target", "happy"])
+    with pytest.raises(SystemExit, match="no such file \\(it is a folder\\)"):
+        main(["edit", str(tmp_path), "--target", "happy"])
 
 
 def test_the_cli_never_edits_a_photo_with_the_toy_models_by_surprise(tmp_path, face_png, monkeypatch):
