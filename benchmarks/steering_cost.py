@@ -206,7 +206,7 @@ def toy_quality(n_faces):
     vs the pixel scorer, same sources and seeds."""
     from emosmc.profiles import TOY_EDIT, edit_settings
     from emosmc.ground_truth import true_expression
-    from emosmc.metrics import identity_distance
+    from emosmc.ground_truth import identity_distance
     from emosmc.profiles import get_profile
     from emosmc.toy.assets import toy_faces
     from emosmc.toy.faces import HELDOUT_SEED

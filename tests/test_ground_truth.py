@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from emosmc.ground_truth import counterfactual_distance, expression_posterior, identity_kept, true_expression, verdicts
+from emosmc.ground_truth import (counterfactual_distance, expression_posterior, identity_kept, nearest_render,
+                                 true_expression, verdicts)
 from emosmc.toy.assets import toy_faces
 from emosmc.labels import EMOTIONS
 from emosmc.toy.faces import expression_parts, render, sample_identity
@@ -24,6 +25,18 @@ def test_rule_is_exact_on_clean_renders():
     assert torch.equal(gt.labels, labels)
     assert (gt.margin > 0).all()
     assert gt.is_(labels).all() and gt.is_([EMOTIONS[int(i)] for i in labels]).all()
+
+
+def test_the_plain_nearest_render_rule_agrees_on_clean_faces_and_never_says_unclear():
+    x, labels, idents = _faces(4, 31_337)
+    assert torch.equal(nearest_render(x, idents), labels)
+    ident = sample_identity(2)
+    happy, neutral = render(ident, "happy"), render(ident, "neutral")
+    _, mouth = expression_parts(ident)
+    mixed = happy.copy()
+    mixed[mouth] = neutral[mouth]
+    assert int(nearest_render(images_to_tensor(mixed[None]), [ident])[0]) in (EMOTIONS.index("happy"),
+                                                                           EMOTIONS.index("neutral"))
 
 
 def test_rule_is_not_fooled_by_a_blank_mouth():

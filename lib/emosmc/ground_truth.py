@@ -43,7 +43,7 @@ from .labels import EMOTIONS
 from .toy.faces import INTENSITY_RANGE, Identity, expression_parts, face_regions, render
 
 __all__ = ["INTENSITIES", "UNCLEAR", "GroundTruth", "expression_renders", "expression_distances", "true_expression",
-           "nearest_render", "counterfactual_distance", "identity_kept", "colour_masks", "verdicts", "expression_posterior"]
+           "nearest_render", "counterfactual_distance", "identity_kept", "identity_distance", "colour_masks", "verdicts", "expression_posterior"]
 
 # The datasets render intensities in INTENSITY_RANGE; the rule compares with these.
 INTENSITIES = (INTENSITY_RANGE[0], sum(INTENSITY_RANGE) / 2, INTENSITY_RANGE[1])
@@ -182,6 +182,17 @@ def counterfactual_distance(images: torch.Tensor, identities: Sequence[Identity]
     return {k: torch.stack(v) for k, v in out.items()}
 
 
+def identity_distance(a: torch.Tensor, b: torch.Tensor, identities: Sequence[Identity]) -> torch.Tensor:
+    """Mean absolute pixel difference (0-255 scale) between ``a`` and ``b`` outside the expression
+    region (brows, eyes, mouth) of each face: what an emotion edit should leave alone."""
+    out = []
+    for x, y, ident in zip(a, b, identities):
+        m = torch.from_numpy(face_regions(ident, x.shape[-1])["identity"])
+        d = (x.float() - y.float()).abs().mean(0) * 127.5
+        out.append(d[m].mean())
+    return torch.stack(out)
+
+
 def colour_masks(identity: Identity, size: int = 64) -> Dict[str, torch.Tensor]:
     """Boolean ``(size, size)`` masks of the identity's ``hair`` and ``skin`` (outside the
     expression region), found by rendering it once in pure marker colours."""
@@ -197,8 +208,6 @@ def identity_kept(sources: torch.Tensor, edits: torch.Tensor, identities: Sequen
     outside the expression region), and ``hair_shift`` / ``skin_shift``: the Euclidean distance
     (0-255 RGB) between the mean colour of the source and of the edit over the hair / skin
     (NaN where the identity has no visible hair, e.g. bald)."""
-    from .metrics import identity_distance
-
     hair, skin = [], []
     for s, e, ident in zip(sources.float().cpu(), edits.float().cpu(), identities):
         m = colour_masks(ident, s.shape[-1])

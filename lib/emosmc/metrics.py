@@ -1,15 +1,14 @@
-"""Evaluation measures: classifier accuracy, PSNR, identity distance in the toy world, and the
-report's realism (MTCNN face probability)."""
+"""Evaluation measures for any profile: classifier accuracy, PSNR, KID and the report's realism (MTCNN face
+probability). What only the toy world can measure (ground truth, identity kept) is in
+:mod:`emosmc.ground_truth`."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
 
-from .toy.faces import Identity, face_regions
-
-__all__ = ["psnr", "accuracy", "identity_distance", "target_accuracy", "kid", "Realism", "no_face_warnings"]
+__all__ = ["psnr", "accuracy", "target_accuracy", "kid", "Realism", "no_face_warnings"]
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -28,17 +27,6 @@ def accuracy(classifier, images: torch.Tensor, labels: torch.Tensor, batch_size:
 def target_accuracy(probs: torch.Tensor, targets: torch.Tensor) -> float:
     """The report's metric: mean classifier probability of the target emotion."""
     return float(probs[torch.arange(len(targets)), targets].mean())
-
-
-def identity_distance(a: torch.Tensor, b: torch.Tensor, identities: Sequence[Identity]) -> torch.Tensor:
-    """Mean absolute pixel difference (0-255 scale) between ``a`` and ``b`` outside the expression
-    region (brows, eyes, mouth) of each face: what an emotion edit should leave alone."""
-    out = []
-    for x, y, ident in zip(a, b, identities):
-        m = torch.from_numpy(face_regions(ident, x.shape[-1])["identity"])
-        d = (x.float() - y.float()).abs().mean(0) * 127.5
-        out.append(d[m].mean())
-    return torch.stack(out)
 
 
 def kid(a: torch.Tensor, b: torch.Tensor) -> float:
