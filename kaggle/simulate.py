@@ -1,14 +1,20 @@
 """A simulated Kaggle run of the five kernels with stand-in models: what a first real run would hit.
 
     python kaggle/simulate.py --out /tmp/kaggle-sim                      # tiny models (seconds per kernel)
+    python kaggle/simulate.py --out /tmp/kaggle-sim --no-facenet         # and no FaceNet weights to be had
     python kaggle/simulate.py --out /tmp/kaggle-check --size real        # real model sizes (make kaggle-check)
 
 What it does, as Kaggle would:
-- builds the kernels with ``push.build`` (the ``celebahq`` profile, each parameters cell shrunk);
+- builds the kernels with ``push.build`` (the ``celebahq`` profile, each parameters cell given only sizes --
+  images, steps, particles, training steps, batches, the stand-in models' widths -- as a user's first run
+  would: every sweep, method and setting stays the kernel's default, see :data:`SIZES`);
 - writes a stand-in Hugging Face cache: random-weight models saved under the exact ids
   ``stabilityai/sd-vae-ft-ema`` and ``dima806/facial_emotions_image_detection`` with the real config
   keys, dima806's label order and a ViT image processor (224 px, mean = std = 0.5), tiny or at real
-  size; kernels load them with ``HF_HUB_OFFLINE=1``;
+  size; kernels load them with ``HF_HUB_OFFLINE=1``; and a random-weight FaceNet checkpoint where
+  facenet-pytorch caches its download -- none with ``--no-facenet``, where kernel 05 must finish without
+  FaceNet (its identity column empty, a message saying how to attach the weights);
+- no internet: HTTP(S) proxies point at a closed local port, so any download fails at once, as offline;
 - mounts ``/kaggle/input`` (a folder, path given by ``$EMOSMC_KAGGLE_INPUT``) **read-only** in the
   classic layout (``<slug>/``) or the 2026 one (``datasets/<owner>/<slug>/``,
   ``notebooks/<owner>/<slug>/``) with only what the kernel's metadata attaches, and an empty
@@ -46,30 +52,44 @@ ORDER = ["01_vae_encode", "02_train_unet", "02_train_unet@resume", "03_classifie
          "05_ablations"]
 
 
+# The only parameters the check sets: how much work (images, steps, particles, training steps, batches) and,
+# for --size tiny, the widths of the models it trains. Sweeps, methods, scorers and every other setting stay
+# each kernel's defaults, so the run is the one a user gets. A steering dict (04's OVERRIDES, 05's BASE) may
+# hold only STEER_SIZES.
+SIZES = {"BATCH_SIZE", "SHARD_SIZE", "MAX_STEPS", "CHECKPOINT_EVERY", "SAMPLE_EVERY", "NUM_SAMPLES", "SAMPLE_STEPS",
+         "DECODE_BATCH", "NOISY_SUBSET", "LATENT_SCORER_STEPS", "DISTILL_BATCH", "N_FACES", "N_IMAGES", "BUDGETS",
+         "OVERRIDES", "BASE", "UNET_CONFIG", "SCORER_CHANNELS"}
+STEER_SIZES = {"num_particles", "num_inference_steps"}
+
+
 def parameters(size: str) -> dict:
-    """Every kernel's workload shrunk through its parameters cell (what a user's dry run would set)."""
-    steer = {"num_particles": 2, "num_inference_steps": 10}  # 10 x 0.23 strength: 2 steps
+    """Every kernel's workload shrunk through its parameters cell: sizes only (:data:`SIZES`)."""
+    steer = {"num_particles": 2, "num_inference_steps": 10}  # 10 x 0.23 strength: 2 reverse steps (0.2 in 05)
     p = {
         "01_vae_encode": {"BATCH_SIZE": 4, "SHARD_SIZE": 8},
         "02_train_unet": {"MAX_STEPS": 2, "BATCH_SIZE": 2, "CHECKPOINT_EVERY": 1, "SAMPLE_EVERY": 2,
                           "NUM_SAMPLES": 2, "SAMPLE_STEPS": 2},
         "03_classifier_scoring": {"BATCH_SIZE": 4, "DECODE_BATCH": 4, "NOISY_SUBSET": 2, "LATENT_SCORER_STEPS": 2,
-                                  "DISTILL_BATCH": 2, "SCORER_CHANNELS": (8, 16, 32), "NOISY_TIMESTEPS": [0, 500],
-                                  "AGREEMENT_TIMESTEPS": [0, 500]},
-        "04_smc_inference": {"N_FACES": 1, "OVERRIDES": {**steer, "scorer": "latent"}},
-        "05_ablations": {"N_IMAGES": 1, "BASE": {**steer, "scorer": "latent"},
-                         "SWEEPS": {"guidance_scale": [0.0, 5.0], "num_particles": [2, 3]},
-                         "METHODS": ["unguided", "best-of-n", "smc-paper-pixel", "guided-smc"], "BUDGETS": [2]},
+                                  "DISTILL_BATCH": 2},
+        "04_smc_inference": {"N_FACES": 1, "OVERRIDES": dict(steer)},
+        "05_ablations": {"N_IMAGES": 1, "BASE": dict(steer), "BUDGETS": [2]},
     }
     if size == "tiny":
         p["02_train_unet"]["UNET_CONFIG"] = TINY_UNET
-    p["02_train_unet@resume"] = {**p["02_train_unet"], "MAX_STEPS": 3, "WANDB_PROJECT": None}  # W&B: checked once
+        p["03_classifier_scoring"]["SCORER_CHANNELS"] = (8, 16, 32)
+    p["02_train_unet@resume"] = {**p["02_train_unet"], "MAX_STEPS": 3}
+    for key, params in p.items():
+        extra = set(params) - SIZES
+        extra |= {f"{k}[{s!r}]" for k in ("OVERRIDES", "BASE") for s in set(params.get(k, {})) - STEER_SIZES}
+        if extra:
+            raise ValueError(f"{key}: the check sets only sizes, not {sorted(extra)}")
     return p
 
 
 # -- stand-in models -------------------------------------------------------------------------------
-def stand_in_hub(hf_home: Path, size: str) -> dict:
-    """Random-weight models of the real classes saved under the real ids in a Hugging Face cache."""
+def stand_in_hub(hf_home: Path, size: str, facenet: bool = True) -> dict:
+    """Random-weight models of the real classes saved under the real ids in a Hugging Face cache, and
+    (``facenet``) a FaceNet checkpoint in facenet-pytorch's cache."""
     import torch
     from diffusers import AutoencoderKL
     from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
@@ -99,6 +119,8 @@ def stand_in_hub(hf_home: Path, size: str) -> dict:
         (folder / "refs").mkdir(parents=True)
         (folder / "refs" / "main").write_text(rev)
         sizes[repo_id] = round(sum(p.numel() for p in model.parameters()) / 1e6, 2)
+    if not facenet:
+        return sizes
     # FaceNet's weights where facenet-pytorch caches its download (TORCH_HOME/checkpoints), same keys
     from facenet_pytorch import InceptionResnetV1
 
@@ -194,6 +216,11 @@ def lay_out_inputs(inp: Path, layout: str, meta: dict, dataset: Path, lib: Path,
         shutil.copytree(outputs[slug], inp / mount_path(layout, "notebooks", owner, slug), copy_function=os.link)
 
 
+# no internet: every HTTP(S) request goes to a closed local port and fails at once (local traffic is direct)
+NO_INTERNET = {k: "http://127.0.0.1:9" for k in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")}
+NO_INTERNET.update(NO_PROXY="localhost,127.0.0.1", no_proxy="localhost,127.0.0.1")
+
+
 def run_kernel(nb_path: Path, work: Path, env: dict, timeout: int) -> dict:
     from nbclient import NotebookClient
 
@@ -220,17 +247,18 @@ def run_kernel(nb_path: Path, work: Path, env: dict, timeout: int) -> dict:
 
 
 def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=None, n_photos: int = 12,
-             timeout: int = 900, namespace: bool = False) -> dict:
+             timeout: int = 900, namespace: bool = False, facenet: bool = True) -> dict:
     out = Path(out).resolve()  # the kernels run in their own working folder
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    report = {"size": size, "stand_in_parameters_millions": stand_in_hub(out / "hf", size)}
+    report = {"size": size, "facenet": "stand-in checkpoint" if facenet else "none (and no internet)",
+              "stand_in_parameters_millions": stand_in_hub(out / "hf", size, facenet)}
+    report["parameters"] = params = parameters(size)
     dataset = out / "dataset"
     report["photos"] = stand_in_photos(dataset, n_photos, photos)
     lib = out / "lib"
     lib.mkdir()
     (lib / "emosmc-0.0.0-py3-none-any.whl").write_bytes(b"")  # the install cell finds it; emosmc is installed
-    params = parameters(size)
     for layout in layouts:
         root = out / layout
         outputs, rows = {}, []
@@ -246,7 +274,8 @@ def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=
             work.mkdir(parents=True)
             env = {"EMOSMC_KAGGLE_INPUT": str(inp), "EMOSMC_KAGGLE_WORKING": str(work), "HF_HOME": str(out / "hf"),
                    "TORCH_HOME": str(out / "torch"),
-                   "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1"}
+                   "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "MPLBACKEND": "Agg", "TQDM_DISABLE": "1",
+                   **NO_INTERNET}
             with ReadOnly(inp, namespace) as ro:
                 row = run_kernel(folders[stem] / meta["code_file"], work, env, timeout)
             row.update(kernel=key, layout=layout, read_only=ro.method,
@@ -275,6 +304,8 @@ def main(argv=None):
     p.add_argument("--n-photos", type=int, default=12)
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     p.add_argument("--no-namespace", action="store_true", help="chmod and snapshots only, no read-only bind mount")
+    p.add_argument("--no-facenet", action="store_true",
+                   help="no stand-in FaceNet checkpoint: kernel 05 must finish without FaceNet's weights")
     a = p.parse_args(argv)
     namespace = os.environ.get("EMOSMC_SIM_NAMESPACE") == "1"
     if not namespace and not a.no_namespace and os.geteuid() == 0 and shutil.which("unshare") and \
@@ -284,10 +315,10 @@ def main(argv=None):
         sys.exit(subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv],
                                 env=env).returncode)
     layouts = ("classic", "2026") if a.layout == "both" else (a.layout,)
-    report = simulate(Path(a.out), layouts, a.size, a.photos, a.n_photos, a.timeout, namespace)
+    report = simulate(Path(a.out), layouts, a.size, a.photos, a.n_photos, a.timeout, namespace, not a.no_facenet)
     summary = {lay: [{k: r[k] for k in ("kernel", "cells", "cells_run", "seconds", "read_only", "error")}
                      for r in report[lay]] for lay in layouts}
-    print(json.dumps({"ok": report["ok"], "size": report["size"], "photos": report["photos"],
+    print(json.dumps({"ok": report["ok"], "size": report["size"], "facenet": report["facenet"], "photos": report["photos"],
                       "stand_in_parameters_millions": report["stand_in_parameters_millions"], **summary}, indent=1))
     sys.exit(0 if report["ok"] else 1)
 

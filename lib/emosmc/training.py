@@ -40,8 +40,9 @@ def kaggle_secret(name: str) -> Optional[str]:
 def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Optional[dict] = None,
                  dir: Optional[str] = None, run_id: Optional[str] = None) -> LogFn:
     """A ``log(dict, step)`` that writes to W&B: online when a key is configured (``WANDB_API_KEY``,
-    or the Kaggle secret of that name), else offline. ``dir`` holds the run files; ``run_id``
-    continues an earlier run (a resumed training) instead of starting a new one."""
+    or the Kaggle secret of that name), else offline -- also when going online fails (a key but no
+    internet), with a message. ``dir`` holds the run files; ``run_id`` continues an earlier run (a
+    resumed training) instead of starting a new one."""
     import wandb
 
     if not os.environ.get("WANDB_API_KEY"):
@@ -52,8 +53,15 @@ def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Op
     extra = {"id": run_id, "resume": "allow"} if run_id else {}
     if dir:
         Path(dir).mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, name=name, config=config or {}, mode=mode, reinit="finish_previous", dir=dir,
-                     **extra)
+    args = dict(project=project, name=name, config=config or {}, reinit="finish_previous", dir=dir, **extra)
+    try:
+        run = wandb.init(mode=mode, **args)
+    except Exception as err:  # wandb raises its own errors (CommError, ...) when it cannot reach its server
+        if mode != "online":
+            raise
+        print(f"W&B could not go online ({type(err).__name__}: {err}); logging offline into {dir or 'wandb/'} "
+              "instead: upload it later with `wandb sync`, or turn the notebook's internet on")
+        run = wandb.init(mode="offline", **args)
 
     def log(d: dict, step: int) -> None:
         run.log(d, step=step)
