@@ -74,6 +74,19 @@ def toy_probe() -> str:
                    "UNet error in the expression region / rich ideal's", "unguided img2img keeps it"], rows)
 
 
+def toy_tuning() -> str:
+    t = _load("toy_tuning.json")
+    n = t["counterfactuals"]
+    keeps = " / ".join(f"{k}: {v:.2f}" for k, v in t["unguided_keeps_by_strength"].items())
+    rows = [[r["setting"], rate(r["true_flip_rate"], n), f"{min(r['by_target'][e] for e in EMOTIONS if e in r['by_target'] and r['by_target'][e] == r['by_target'][e]):.2f}",
+             f"{r['unclear']:.2f}", "–" if r["true_when_classifier_sure"] is None else f"{r['true_when_classifier_sure']:.2f}",
+             f"{r['unguided_keeps']:.2f}", f"{r['identity_ratio']:.2f}", f"{r['seconds_per_counterfactual']:.1f}"]
+            for r in t["smc"]]
+    return (f"Unguided img2img keeps the source's true expression, by strength ({n} edits each): {keeps}.\n\n"
+            + _table(["setting (over the preset of the time)", "true flip", "worst target", "unclear",
+                      "true when the classifier is sure", "unguided keeps", "identity ratio", "s / edit"], rows))
+
+
 def toy_quality() -> str:
     q = _load("toy_quality.json")
     s = q["steering"]
@@ -134,7 +147,7 @@ def toy_quality() -> str:
 
 
 TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_probe": toy_probe,
-          "toy_quality": toy_quality}
+          "toy_tuning": toy_tuning, "toy_quality": toy_quality}
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 
 
