@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from emosmc.cli import add_config_args
 from emosmc.profiles import edit_settings
 from emosmc.ground_truth import counterfactual_distance, identity_kept, nearest_render, true_expression
 from emosmc.metrics import accuracy, psnr
@@ -97,11 +98,9 @@ def main():
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--grid-dir", help="write toy_quality_edits.png and toy_quality_samples.png here")
     p.add_argument("--ddim-eta", type=float, help="sample with DDIM at this eta (0: deterministic) instead of DDPM")
-    preset = {**edit_settings("toy"), "final_check": 4}  # 4: the pipeline's default
-    for k, v in preset.items():
-        p.add_argument("--" + k.replace("_", "-"), type=type(v) if v is not None else float, default=v)
+    knobs = add_config_args(p, {**edit_settings("toy"), "final_check": 4})  # 4: the pipeline's default
     a = p.parse_args()
-    settings = {k: getattr(a, k) for k in preset}
+    settings = {k: getattr(a, k) for k in knobs}
     torch.manual_seed(a.seed)
     prof = get_profile("toy", a.assets)
     pipe = EmotionEditPipeline.from_profile(prof)

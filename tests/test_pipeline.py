@@ -153,3 +153,23 @@ def test_samples_from_pure_noise_are_seeded_images_not_noise(pipe):
     assert (a[..., 1:] - a[..., :-1]).abs().mean() < 0.1
     with pytest.raises(ValueError, match="num_images"):
         pipe.sample(0)
+
+
+def test_config_args_parse_booleans_and_take_a_profiles_defaults():
+    """One argument builder for the CLI and the benchmarks: ``--proposal-correction False`` is False (a
+    ``type=bool`` parser would read any non-empty string as True), and the defaults are the preset's."""
+    import argparse
+
+    from emosmc.cli import add_config_args
+    from emosmc.profiles import edit_settings
+
+    preset = {**edit_settings("toy"), "final_check": 4}
+    p = argparse.ArgumentParser()
+    names = add_config_args(p, preset)
+    a = p.parse_args(["--proposal-correction", "False", "--guidance-scale", "3"])
+    assert a.proposal_correction is False and a.guidance_scale == 3.0
+    assert {k: getattr(a, k) for k in names if k not in ("proposal_correction", "guidance_scale")} == \
+        {k: v for k, v in preset.items() if k not in ("proposal_correction", "guidance_scale")}
+    assert p.parse_args(["--proposal-correction", "yes"]).proposal_correction is True
+    with pytest.raises(SystemExit):
+        p.parse_args(["--potential", "nonsense"])

@@ -8,6 +8,7 @@ import time
 import warnings
 from dataclasses import fields
 from pathlib import Path
+from typing import List, Optional
 
 import torch
 
@@ -149,6 +150,30 @@ def _arg_type(annotation) -> callable:
     return next((t for name, t in (("int", int), ("float", float)) if name in a), str)
 
 
+def add_config_args(parser: argparse.ArgumentParser, defaults: Optional[dict] = None) -> List[str]:
+    """Add every steering setting to ``parser``: each :class:`~emosmc.smc.SMCConfig` field (typed from its
+    annotation, booleans parsed from true/false, 1/0, yes/no; the registries' names as choices), then the
+    pipeline's ``--scorer`` and ``--final-check``. ``defaults`` (e.g. ``edit_settings("toy")``) gives each its
+    default; without it every default is ``None`` ("the profile's preset"). Returns the settings' names, so
+    ``{k: getattr(args, k) for k in names}`` are the pipeline's keywords."""
+    defaults = defaults or {}
+    names = []
+    for f in fields(SMCConfig):  # every steering setting, from the one place it is declared
+        if f.name == "reward_transform":
+            continue  # the pipeline's rewards are log-probabilities already
+        choices = {"potential": sorted(POTENTIALS), "reward_on": sorted(REWARD_ON),
+                   "resampling": sorted(RESAMPLING_SCHEMES)}.get(f.name)
+        parser.add_argument("--" + f.name.replace("_", "-"), type=_arg_type(f.type), default=defaults.get(f.name),
+                            choices=choices, help=f"default: {defaults[f.name]}" if f.name in defaults else
+                            "default: the profile's preset (emosmc.profiles.edit_settings)")
+        names.append(f.name)
+    parser.add_argument("--scorer", choices=["pixel", "latent"], default=defaults.get("scorer"),
+                        help="pixel: decode every particle every step (Algorithm 1); latent: the fast path")
+    parser.add_argument("--final-check", type=int, default=defaults.get("final_check"),
+                        help="latent scorer: particles decoded at the end")
+    return names + ["scorer", "final_check"]
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m emosmc", description="Counterfactual emotion editing with SMC.")
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -165,17 +190,7 @@ def main(argv=None):
     e.add_argument("--profile", default="auto",
                    help="celebahq, toy, or auto (default): celebahq when a trained UNet is found, else an error")
     e.add_argument("--seed", type=int, default=0)
-    for f in fields(SMCConfig):  # every steering setting, from the one place it is declared
-        if f.name == "reward_transform":
-            continue  # the pipeline's rewards are log-probabilities already
-        typ = _arg_type(f.type)
-        choices = {"potential": sorted(POTENTIALS), "reward_on": sorted(REWARD_ON),
-                   "resampling": sorted(RESAMPLING_SCHEMES)}.get(f.name)
-        e.add_argument("--" + f.name.replace("_", "-"), type=typ, default=None, choices=choices,
-                       help="default: the profile's preset (emosmc.profiles.edit_settings)")
-    e.add_argument("--scorer", choices=["pixel", "latent"], default=None,
-                   help="pixel: decode every particle every step (Algorithm 1); latent: the fast path")
-    e.add_argument("--final-check", type=int, default=None, help="latent scorer: particles decoded at the end")
+    knobs = add_config_args(e)
     a = p.parse_args(argv)
     warnings.simplefilter("default")
     try:
@@ -183,7 +198,6 @@ def main(argv=None):
             prof = a.profile or ("celebahq" if a.image else "toy")
             demo(Path(a.out), a.faces, a.seed, a.image, prof)
         else:
-            knobs = [f.name for f in fields(SMCConfig)] + ["scorer", "final_check"]
             edit(a.image, a.target, Path(a.out), a.profile, a.seed, **{k: getattr(a, k, None) for k in knobs})
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"emosmc: {err}")
