@@ -60,3 +60,15 @@ def test_skin_distance_and_bad_input():
         fit_face(np.zeros((64, 32, 3), np.uint8))
     with pytest.raises(ValueError, match="float32"):
         fit_face(np.zeros((64, 64, 3), np.float32))
+
+
+def test_thresholds_are_the_calibration_runs():
+    """The face test's thresholds are those ``benchmarks/toy_face_fit.py --calibrate`` printed for the
+    bundled VAE (kept in benchmarks/results/toy_face_fit_calibration.json), not typed by hand."""
+    import json
+    from pathlib import Path
+
+    from emosmc.toy.face_fit import REGION_MAX, RESIDUAL_MAX
+
+    cal = json.loads((Path(__file__).parents[1] / "benchmarks" / "results" / "toy_face_fit_calibration.json").read_text())
+    assert (RESIDUAL_MAX, REGION_MAX) == (cal["RESIDUAL_MAX"], cal["REGION_MAX"])
