@@ -162,7 +162,11 @@ def render_file(text: str) -> str:
         name = m.group(2)
         if name not in TABLES:
             raise KeyError(f"unknown results block {name!r}; one of {sorted(TABLES)}")
-        return m.group(1) + TABLES[name]().strip() + "\n" + m.group(4)
+        try:
+            body = TABLES[name]()
+        except FileNotFoundError as err:
+            body = f"*Not measured yet: {Path(err.filename).name} is missing (see the command above).*"
+        return m.group(1) + body.strip() + "\n" + m.group(4)
 
     return BLOCK.sub(fill, text)
 
