@@ -44,7 +44,7 @@ def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not(pipe)
     """Reduced steering check judged by the toy world's ground truth, not by a classifier: 3 new
     identities x 4 targets, 8 particles, the toy edit settings. Most SMC edits must truly show their
     target; unguided img2img at the same strength (which also changes faces) must rarely hit it.
-    Measured: 10 of 12 and 0 of 12."""
+    Measured on the legible world's models: 12 of 12 and 0 of 12 (the first design's: 10 of 12 and 0)."""
     from emosmc.profiles import TOY_EDIT
     from emosmc.ground_truth import true_expression
     ident = [sample_identity(40_000 + i) for i in range(3)]  # a seed no model was trained or tuned on
@@ -58,4 +58,4 @@ def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not(pipe)
                          generator=torch.Generator().manual_seed(0))[:, 0]
     smc_flip = true_expression(out.images.cpu(), ids).is_(targets).float().mean()
     plain_flip = true_expression(plain, ids).is_(targets).float().mean()
-    assert smc_flip >= 0.65 and plain_flip <= 0.2, (smc_flip, plain_flip)
+    assert smc_flip >= 0.75 and plain_flip <= 0.2, (smc_flip, plain_flip)
