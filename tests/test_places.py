@@ -95,7 +95,7 @@ def test_the_install_cell_finds_the_wheel_in_any_layout(where, tmp_path, monkeyp
     calls = []
     monkeypatch.setenv("EMOSMC_KAGGLE_INPUT", str(tmp_path))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
-    monkeypatch.setattr(subprocess, "check_call", calls.append)
+    monkeypatch.setattr(subprocess, "run", lambda cmd, **kw: calls.append(cmd) or subprocess.CompletedProcess(cmd, 0, "", ""))
     exec(_install_cell(), {})
     assert str(tmp_path / where / "emosmc-0.10.1-py3-none-any.whl") in calls[0]  # the newest
 

@@ -115,7 +115,7 @@ def edit(image: str, target: str, out: Path, profile_name: str = "auto", seed: i
 
     emotion_index(target)
     if not Path(image).is_file():  # before looking for models: the first thing wrong is the first thing said
-        sys.exit(f"emosmc: {image}: no such file" + (" (it is a folder)" if Path(image).is_dir() else ""))
+        sys.exit(f"emosmc: no such image file: {image}" + (" (it is a folder)" if Path(image).is_dir() else ""))
     profile = resolve_profile(profile_name)
     if profile_name == "auto" and profile.name == "toy":
         # never edit a real photo with the toy models by surprise
