@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE = 1
 export TQDM_DISABLE ?=
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lab notebooks kaggle-dry-run kaggle-check clean-venv
+.PHONY: demo test lab docs notebooks kaggle-dry-run kaggle-check clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: $(STAMP)
 	OMP_NUM_THREADS=1 TQDM_DISABLE=1 $(BIN)/python -m pytest $(NB_ALONE) --nbval-lax -p no:cacheprovider; nb=$$?; \
 	wait $$pid; t=$$?; cat .pytest-tests.log; rm -f .pytest-tests.log; \
 	echo "notebooks: exit $$nb, tests: exit $$t"; test $$nb -eq 0 -a $$t -eq 0
+
+# Rewrite every generated results table of README.md and docs/ from benchmarks/results/ (the standard library only;
+# tests/test_docs.py fails while one is stale)
+docs:
+	$(PY) tools/results_tables.py
 
 kaggle-dry-run: $(STAMP)
 	$(BIN)/python kaggle/push.py --user $${KAGGLE_USER:-your-kaggle-name} --dry-run --lib

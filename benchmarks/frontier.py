@@ -31,12 +31,13 @@ from pathlib import Path
 import torch
 
 from emosmc.baselines import METHODS, method_settings
+from emosmc.cli import add_config_args, config_from_args
 from emosmc.data import images_to_tensor
 from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression
 from emosmc.labels import EMOTIONS
 from emosmc.metrics import Realism, kid
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.profiles import edit_settings, get_profile
+from emosmc.profiles import get_profile
 from emosmc.toy.assets import toy_faces
 from emosmc.toy.faces import HELDOUT_SEED
 
@@ -68,9 +69,9 @@ def peak_mib() -> float:
 
 
 def run_one(pipe, judge, realism, ref_feats, method, budget, xs, idents, names, seed, base):
-    settings = method_settings(method, base, budget)
+    config = method_settings(method, base, budget)
     t0 = time.time()
-    out = pipe(xs, names, generator=torch.Generator().manual_seed(seed), progress=False, **settings)
+    out = pipe(xs, names, config, generator=torch.Generator().manual_seed(seed), progress=False)
     secs = (time.time() - t0) / len(xs)
     tgt = torch.tensor([EMOTIONS.index(n) for n in names])
     gt = true_expression(out.images, idents)
@@ -204,9 +205,10 @@ def main():
     p.add_argument("--grid-budget", type=int, default=16)
     p.add_argument("--report-only", action="store_true", help="run nothing: summarise the CSV (JSON, figure, tables)")
     p.add_argument("--markdown", default=str(ROOT / "results" / "frontier_toy.md"), help="the README's tables")
+    add_config_args(p, get_profile("toy").edit)  # the base each method changes: the toy preset by default
     a = p.parse_args()
-    base = {**edit_settings("toy"), "final_check": 4}
     prof = get_profile("toy")
+    base = config_from_args(a, prof.edit)
     pipe, judge, realism = EmotionEditPipeline.from_profile(prof), prof.load("judge"), Realism()
     xs, idents, names, rows = counterfactuals(a.faces, a.targets_per_face)
     ref_imgs, *_ = toy_faces(a.reference, HELDOUT_SEED + 2)  # other identities, every expression
@@ -248,7 +250,7 @@ def main():
     all_rows = list(csv.DictReader(path.open()))
     table = summarise(all_rows, a.budgets)
     out = {"faces": a.faces, "targets_per_face": a.targets_per_face, "face_seed": HELDOUT_SEED,
-           "settings": base, "methods": table, "bars": verdicts(table, a.grid_budget)}
+           "settings": base.to_dict(), "methods": table, "bars": verdicts(table, a.grid_budget)}
     if a.figure:
         plot(table, a.figure)
     if a.markdown:

@@ -28,6 +28,8 @@ from collections import defaultdict
 
 import torch
 
+from emosmc.cli import add_config_args, config_from_args
+from emosmc.edit_config import EditConfig
 from emosmc.latent_scorer import LatentEmotionScorer
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import celebahq_unet_config, device, load_scheduler, sd_vae_config
@@ -76,11 +78,11 @@ def real_pipeline(dev):
 
 
 @torch.no_grad()
-def unet_floor(pipe, x, settings, generator):
+def unet_floor(pipe, x, config, generator):
     sch = pipe.scheduler
-    ts = img2img_timesteps(sch, settings["num_inference_steps"], settings["noise_strength"])
+    ts = img2img_timesteps(sch, config.num_inference_steps, config.noise_strength)
     z0 = pipe.encode(x)
-    N = settings["num_particles"]
+    N = config.num_particles
     z = z0.repeat_interleave(N, 0)
     z = sch.add_noise(z, torch.randn(z.shape, generator=generator).to(z.device), ts[:1].repeat(len(z)))
     cuda = pipe.device.type == "cuda"
@@ -91,7 +93,7 @@ def unet_floor(pipe, x, settings, generator):
     return pipe.decode(z[:1])
 
 
-def measure(pipe, x, target, settings, mode, clock, repeats=1, final_check=4):
+def measure(pipe, x, target, config, mode, clock, repeats=1):
     cuda = pipe.device.type == "cuda"
     if cuda:
         torch.cuda.synchronize()
@@ -101,12 +103,11 @@ def measure(pipe, x, target, settings, mode, clock, repeats=1, final_check=4):
     for r in range(repeats):
         g = torch.Generator().manual_seed(r)
         if mode == "unet_floor":
-            unet_floor(pipe, x, settings, g)
+            unet_floor(pipe, x, config, g)
         elif mode == "algorithm1":
-            pipe(x, target, generator=g, progress=False, scorer="pixel", reward_on="xt", **settings)
+            pipe(x, target, config.replace(scorer="pixel", reward_on="xt"), generator=g, progress=False)
         else:
-            pipe(x, target, generator=g, progress=False, scorer="latent", reward_on="x0", final_check=final_check,
-                 **settings)
+            pipe(x, target, config.replace(scorer="latent", reward_on="x0"), generator=g, progress=False)
     if cuda:
         torch.cuda.synchronize()
     wall = (time.perf_counter() - t0) / repeats
@@ -154,8 +155,11 @@ def main():
     p.add_argument("--faces", type=int, default=10)
     p.add_argument("--ladder", default=None,
                    help="N x K settings to run, e.g. '4x4,8x8,16x16' (default: the report's on CUDA, that ladder on CPU)")
-    p.add_argument("--final-check", type=int, default=4, help="particles decoded at the end of the fast path")
+    # every edit setting, the report's by default; --ladder sets num_particles, num_inference_steps and the strength,
+    # each mode its scorer and reward_on; --final-check is the particles decoded at the end of the fast path
+    add_config_args(p, EditConfig())
     a = p.parse_args()
+    base = config_from_args(a, EditConfig())
     if a.quality_only:
         print(json.dumps({"toy_quality": toy_quality(a.faces)}, indent=2))
         return
@@ -174,25 +178,24 @@ def main():
     res = {"device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({torch.get_num_threads()} threads)",
            "note": "the report's settings are N = 20 particles and K = 57 steps (250 at strength 0.23); "
                    + ("run at them" if ladder == [(20, 57)] else "scaled down in steps to fit this device"),
-           "final_check": a.final_check,
+           "final_check": base.final_check,
            "models": "113.7M UNet2DModel, SD-VAE architecture (256px), ViT-base/16 (224px), latent scorer; random weights",
            "runs": []}
-    measure(pipe, x, "happy", dict(num_particles=2, num_inference_steps=10, noise_strength=0.2), "fast", clock)  # warm-up
+    measure(pipe, x, "happy", base.replace(num_particles=2, num_inference_steps=10, noise_strength=0.2), "fast", clock)  # warm-up
     for N, K in ladder:
         steps = math.ceil(K / strength - 1e-9)
-        settings = dict(num_particles=N, num_inference_steps=steps, noise_strength=strength, guidance_scale=5.0,
-                        resample_interval=1, potential="paper", resampling="multinomial")
-        run = {"settings": settings,
+        config = base.replace(num_particles=N, num_inference_steps=steps, noise_strength=strength)
+        run = {"settings": config.to_dict(),
                "steps_K": len(img2img_timesteps(pipe.scheduler, steps, strength))}
         for mode in ("algorithm1", "fast", "unet_floor"):
-            run[mode] = measure(pipe, x, "happy", settings, mode, clock, final_check=a.final_check)
+            run[mode] = measure(pipe, x, "happy", config, mode, clock)
             print(f"N={N} K={K}", mode, run[mode], file=sys.stderr, flush=True)
         run.update(ratios(run))
         res["runs"].append(run)
     costs = unit_costs(res["runs"][-1])
     res["unit_costs_s"] = {k: round(v, 4) for k, v in costs.items()}
     res["projected_report_settings"] = dict(
-        projection(costs, 20, 57, a.final_check),
+        projection(costs, 20, 57, base.final_check),
         how="a cost model from the unit costs of the largest run above (not a measurement)")
     if not cuda:
         res["peak_rss_mib_process"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -204,7 +207,6 @@ def main():
 def toy_quality(n_faces):
     """True flip rate (the toy world's ground truth), judge flip rate and identity distance, fast path
     vs the pixel scorer, same sources and seeds."""
-    from emosmc.profiles import TOY_EDIT, edit_settings
     from emosmc.ground_truth import true_expression
     from emosmc.ground_truth import identity_distance
     from emosmc.profiles import get_profile
@@ -223,11 +225,11 @@ def toy_quality(n_faces):
     xs = x[[src_idx[i] for i, _ in rows]]
     tgt = torch.tensor([t for _, t in rows])
     idents = [ids[i] for i, _ in rows]
-    out = {"counterfactuals": len(rows), "settings": edit_settings("toy")}
-    for name, kw in (("algorithm1_pixel_x0", dict(scorer="pixel")), ("fast_latent_x0", dict(scorer="latent", final_check=4))):
+    out = {"counterfactuals": len(rows), "settings": prof.edit.to_dict()}
+    for name, scorer in (("algorithm1_pixel_x0", "pixel"), ("fast_latent_x0", "latent")):
         t0 = time.perf_counter()
-        r = pipe(xs, [EMOTIONS[t] for t in tgt], generator=torch.Generator().manual_seed(0), progress=False,
-                 **{**TOY_EDIT, **kw})
+        r = pipe(xs, [EMOTIONS[t] for t in tgt], prof.edit.replace(scorer=scorer),
+                 generator=torch.Generator().manual_seed(0), progress=False)
         secs = (time.perf_counter() - t0) / len(rows)
         with torch.no_grad():
             flip = float((judge(r.images).argmax(-1).cpu() == tgt).float().mean())

@@ -8,7 +8,7 @@ faces. Either the noise has erased it (then no model could keep it, and the stre
 or the UNet fails to read what the noise left. The toy world tells the two apart, because it knows
 the seven renderings of each identity:
 
-* **information left** -- :func:`emosmc.ground_truth.expression_posterior`: the exact posterior over
+* **information left** -- :func:`experiments.expression_posterior.expression_posterior`: the exact posterior over
   the identity's seven expressions given the noisy latent ``z_t = sqrt(abar_t) z0 + sqrt(1 - abar_t) eps``
   (uniform prior, the seven VAE latents as the only candidates): ``p(source | z_t)``. It is what an
   ideal denoiser that knew the identity (and the exact renderings) could recover. Also given with every
@@ -38,12 +38,13 @@ import torch.nn.functional as F
 
 from emosmc.data import images_to_tensor
 from emosmc.diffusion import img2img_timesteps, predict_x0
-from emosmc.ground_truth import expression_posterior, expression_renders, true_expression
+from emosmc.ground_truth import expression_renders, true_expression
 from emosmc.labels import EMOTIONS
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.profiles import TOY_EDIT, get_profile
+from emosmc.profiles import get_profile
 from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import GEOMETRY, INTENSITY_RANGE, TUNING_SEED, face_regions
+from experiments.expression_posterior import expression_posterior
 
 
 def _r(v, n=3):
@@ -85,8 +86,9 @@ def main():
         return plot(json.loads(Path(a.from_json).read_text()), a.plot)
     pipe = EmotionEditPipeline.from_profile(get_profile("toy", a.assets))
     sch = pipe.scheduler
-    strength = TOY_EDIT["noise_strength"]
-    t_edit = int(img2img_timesteps(sch, TOY_EDIT["num_inference_steps"], strength)[0])
+    preset = get_profile("toy").edit
+    strength = preset.noise_strength
+    t_edit = int(img2img_timesteps(sch, preset.num_inference_steps, strength)[0])
 
     imgs, labels, ids, _ = toy_faces(max(100, a.faces), a.face_seed)  # the faces (and intensities) of toy_quality.py
     x = images_to_tensor(imgs[: a.faces * 7])

@@ -27,7 +27,7 @@ the expression region), not by a classifier it may have fooled. Reported:
 
 ``--ddim-eta ETA`` samples (steering, the unguided control and the samples from pure noise alike) with
 diffusers' ``DDIMScheduler`` at that eta instead of the profile's DDPM scheduler: ``0`` is deterministic, ``1``
-is DDPM's step (:func:`emosmc.diffusion.ddim_at_eta`).
+is DDPM's step (:func:`experiments.ddim_eta.ddim_at_eta`, in ``benchmarks/experiments/``).
 """
 import argparse
 import json
@@ -37,8 +37,7 @@ from pathlib import Path
 
 import torch
 
-from emosmc.cli import add_config_args
-from emosmc.profiles import edit_settings
+from emosmc.cli import add_config_args, config_from_args
 from emosmc.ground_truth import counterfactual_distance, identity_kept, nearest_render, true_expression
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
@@ -47,7 +46,7 @@ from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import BENCHMARK_SEED, TUNING_SEED, render
 from emosmc.labels import EMOTIONS
 from emosmc.data import images_to_tensor
-from emosmc.diffusion import ddim_at_eta
+from experiments.ddim_eta import ddim_at_eta
 
 
 def _r(v, n=3):
@@ -98,16 +97,16 @@ def main():
     p.add_argument("--out", help="also write the JSON here")
     p.add_argument("--grid-dir", help="write toy_quality_edits.png and toy_quality_samples.png here")
     p.add_argument("--ddim-eta", type=float, help="sample with DDIM at this eta (0: deterministic) instead of DDPM")
-    knobs = add_config_args(p, {**edit_settings("toy"), "final_check": 4})  # 4: the pipeline's default
+    add_config_args(p, get_profile("toy").edit)  # every edit setting, the toy preset's by default
     a = p.parse_args()
-    settings = {k: getattr(a, k) for k in knobs}
     torch.manual_seed(a.seed)
     prof = get_profile("toy", a.assets)
+    config = config_from_args(a, prof.edit)
     pipe = EmotionEditPipeline.from_profile(prof)
     if a.ddim_eta is not None:
         pipe.scheduler = ddim_at_eta(pipe.scheduler, a.ddim_eta)
     judge = prof.load("judge")
-    out = {"settings": settings, "ddim_eta": a.ddim_eta, "faces": a.faces, "face_seed": a.face_seed,
+    out = {"settings": config.to_dict(), "ddim_eta": a.ddim_eta, "faces": a.faces, "face_seed": a.face_seed,
            "threads": torch.get_num_threads()}
 
     # 1. the rule and the classifiers on clean renders and VAE reconstructions
@@ -138,10 +137,10 @@ def main():
     idents = [ids[i] for i, _ in rows]
     src_rows = src_lab[[i for i, _ in rows]]
     t0 = time.time()
-    res = pipe(xs, names, generator=torch.Generator().manual_seed(a.seed), progress=True, **settings)
+    res = pipe(xs, names, config, generator=torch.Generator().manual_seed(a.seed), progress=True)
     smc_s = time.time() - t0
     t0 = time.time()
-    plain = pipe.img2img(xs, settings["num_inference_steps"], settings["noise_strength"], 1,
+    plain = pipe.img2img(xs, config.num_inference_steps, config.noise_strength, 1,
                          generator=torch.Generator().manual_seed(a.seed))[:, 0]
     plain_s = time.time() - t0
     with torch.no_grad():
@@ -185,7 +184,7 @@ def main():
     if a.samples:
         clean = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(a.seed))]
         samples, sample_verdicts, out["unet_samples"] = unet_samples(pipe, judge, a.samples,
-                                                                     settings["num_inference_steps"], a.seed, clean)
+                                                                     config.num_inference_steps, a.seed, clean)
     if a.grid_dir:
         import matplotlib
 

@@ -19,11 +19,13 @@ from pathlib import Path
 
 import torch
 
+from emosmc.cli import add_config_args, config_from_args
 from emosmc.data import images_to_tensor
+from emosmc.edit_config import EditConfig
 from emosmc.ground_truth import identity_kept, true_expression
 from emosmc.labels import EMOTIONS
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.profiles import edit_settings, get_profile
+from emosmc.profiles import get_profile
 from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import TUNING_SEED
 
@@ -32,17 +34,17 @@ def _r(v, n=3):
     return round(float(v), n)
 
 
-def parse_setting(text: str, base: dict) -> dict:
-    """``"noise_strength=0.4,guidance_scale=20,potential=difference"`` over ``base``, typed like its values."""
-    out = dict(base)
-    for part in filter(None, text.split(",")):
-        k, v = part.split("=")
-        if k not in base:
-            raise ValueError(f"unknown setting {k!r}; one of {sorted(base)}")
-        old = base[k]
-        out[k] = v if isinstance(old, str) or old is None else (v.lower() in ("1", "true") if isinstance(old, bool)
-                                                                  else type(old)(v))
-    return out
+def parse_setting(text: str, base: EditConfig) -> EditConfig:
+    """``"noise_strength=0.4,guidance_scale=20,potential=difference"`` over ``base``, each value parsed as
+    the command line parses it (:func:`emosmc.cli.add_config_args`)."""
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    add_config_args(parser)
+    pairs = [part.split("=", 1) for part in filter(None, text.split(","))]
+    unknown = sorted(k for k, *_ in pairs if k not in EditConfig.names())
+    if unknown or any(len(kv) != 2 for kv in pairs):
+        raise ValueError(f"bad setting(s) in {text!r}: write key=value with keys among {EditConfig.names()}")
+    args = parser.parse_args([tok for k, v in pairs for tok in ("--" + k.replace("_", "-"), v)])
+    return config_from_args(args, base)
 
 
 @torch.no_grad()
@@ -54,8 +56,10 @@ def main():
     p.add_argument("--grid", nargs="*", default=[""], help="settings over the toy preset, e.g. guidance_scale=20")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out")
+    add_config_args(p, get_profile("toy").edit)  # the base every --grid setting changes: the toy preset by default
     a = p.parse_args()
-    pipe = EmotionEditPipeline.from_profile(get_profile("toy", a.assets))
+    prof = get_profile("toy", a.assets)
+    pipe = EmotionEditPipeline.from_profile(prof)
     imgs, labels, ids, _ = toy_faces(a.faces, TUNING_SEED)
     x = images_to_tensor(imgs)
     pick = source_rows(a.faces)
@@ -64,20 +68,20 @@ def main():
     src = labels[pick][[i for i, _ in rows]]
     tgt = torch.tensor([t for _, t in rows])
     idents = [ids[i] for i, _ in rows]
-    base = {**edit_settings("toy"), "final_check": 4}
-    out = {"face_seed": TUNING_SEED, "faces": a.faces, "counterfactuals": len(rows), "base": base,
+    base = config_from_args(a, prof.edit)
+    out = {"face_seed": TUNING_SEED, "faces": a.faces, "counterfactuals": len(rows), "base": base.to_dict(),
            "threads": torch.get_num_threads(), "unguided_keeps_by_strength": {}, "smc": []}
     for s in a.strengths:
-        plain = pipe.img2img(xs, base["num_inference_steps"], s, 1, generator=torch.Generator().manual_seed(a.seed))[:, 0]
+        plain = pipe.img2img(xs, base.num_inference_steps, s, 1, generator=torch.Generator().manual_seed(a.seed))[:, 0]
         out["unguided_keeps_by_strength"][str(s)] = _r(true_expression(plain, idents).is_(src).float().mean())
         print("strength", s, "unguided keeps", out["unguided_keeps_by_strength"][str(s)], flush=True)
     for text in a.grid:
         cfg = parse_setting(text, base)
         t0 = time.time()
-        res = pipe(xs, [EMOTIONS[t] for t in tgt], generator=torch.Generator().manual_seed(a.seed), progress=False,
-                   **cfg)
+        res = pipe(xs, [EMOTIONS[t] for t in tgt], cfg, generator=torch.Generator().manual_seed(a.seed),
+                   progress=False)
         secs = (time.time() - t0) / len(rows)
-        plain = pipe.img2img(xs, cfg["num_inference_steps"], cfg["noise_strength"], 1,
+        plain = pipe.img2img(xs, cfg.num_inference_steps, cfg.noise_strength, 1,
                              generator=torch.Generator().manual_seed(a.seed))[:, 0]
         gt = true_expression(res.images, idents)
         flip = gt.is_(tgt)

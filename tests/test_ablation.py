@@ -28,9 +28,9 @@ class Counting:
     def __getattr__(self, k):
         return getattr(self.pipe, k)
 
-    def __call__(self, images, targets, **kw):
-        self.calls.append((len(images), kw["guidance_scale"]))
-        return self.pipe(images, targets, **kw)
+    def __call__(self, images, targets, config, **kw):
+        self.calls.append((len(images), config.guidance_scale))
+        return self.pipe(images, targets, config, **kw)
 
 
 BASE = dict(num_particles=3, num_inference_steps=20, noise_strength=0.5, guidance_scale=5.0, resample_interval=1,
@@ -70,14 +70,19 @@ def test_toy_rows_carry_the_ground_truth_verdict(pipe, realism, faces, tmp_path)
 
     ids = [sample_identity(300 + i) for i in range(2)]
     cs = one_at_a_time(BASE, guidance_scale=[0.0])
+    from emosmc.ground_truth import identity_distance
+    from emosmc.profiles import get_profile
+
     rows = run_ablation(pipe, faces, ["a", "b"], cs, "sad", tmp_path / "t.csv", realism=realism, identities=ids,
-                        progress=False)
+                        identity=get_profile("toy").identity_measure(), progress=False)
     # guidance 0 is plain img2img of a sad face at strength 0.5: the truth decides whether it stayed sad
     out = pipe(faces, "sad", generator=torch.Generator().manual_seed(0), progress=False,
                **{k: v for k, v in cs[0].items() if k != "swept"})
     expected = true_expression(out.images, ids).is_(["sad", "sad"]).float().tolist()
     assert [r["true_flip"] for r in rows] == expected
     assert summarise(rows, "guidance_scale")[0]["true_flip"] == pytest.approx(sum(expected) / 2)
+    # the toy profile's identity measure: pixel distance outside the expression region, per face
+    assert [r["identity"] for r in rows] == pytest.approx(identity_distance(faces, out.images, ids).tolist(), abs=1e-4)
 
 
 def test_results_are_deterministic_for_a_seed(pipe, realism, faces, tmp_path):
@@ -130,10 +135,10 @@ def test_a_new_kaggle_session_continues_the_csv_of_the_previous_one(tmp_path):
 
 def test_a_config_is_the_same_whether_its_defaults_are_written_out_or_not(tmp_path):
     from emosmc.ablation import config_key, read_rows
-    from emosmc.profiles import edit_settings
+    from emosmc.edit_config import EditConfig
 
     short = {"num_particles": 8, "scorer": "latent", "swept": "num_particles"}
-    full = {**edit_settings("celebahq"), "final_check": 4, **short}
+    full = {**EditConfig().to_dict(), **short}
     assert config_key(short) == config_key(full) == '{"num_particles": 8, "scorer": "latent", "swept": "num_particles"}'
     path = tmp_path / "a.csv"
     path.write_text('config,swept,image,target_prob\n"{""resample_interval"": 1, ""swept"": ""resample_interval""}",'
@@ -146,13 +151,16 @@ def test_methods_run_through_the_ablation_runner_at_equal_unet_evaluations(pipe,
     """The Kaggle comparison: every method at a budget, labelled, with an identity score per image."""
     from emosmc.baselines import method_configs
 
-    base = {**BASE, "scorer": "pixel"}
+    from emosmc.edit_config import EditConfig
+
+    base = EditConfig().replace(**BASE, scorer="pixel")
     cs = method_configs(base, ["unguided", "best-of-n", "smc-paper-pixel", "guided-smc"], budgets=(2,))
     assert [c["method"] for c in cs] == ["unguided@1", "best-of-n@2", "smc-paper-pixel@2", "guided-smc@2"]
     cs = [c for c in cs if c["method"] != "guided-smc@2"]  # (the test pipe has no latent scorer)
     calls = []
 
-    def identity(src, edits):
+    def identity(src, edits, identities):
+        assert identities is None  # (no identities given: the measure gets none)
         calls.append(len(src))
         return -(src - edits).abs().flatten(1).mean(1)
 
@@ -179,7 +187,7 @@ def test_an_old_csv_without_the_identity_column_is_upgraded(pipe, realism, faces
         w.writeheader()
         w.writerows(kept)
     cs2 = one_at_a_time(BASE, guidance_scale=[0.0, 5.0])
-    rows2 = run_ablation(pipe, faces, ["a", "b"], cs2, "happy", path, realism=realism, identity=lambda a, b: torch.ones(len(a)),
+    rows2 = run_ablation(pipe, faces, ["a", "b"], cs2, "happy", path, realism=realism, identity=lambda a, b, ids: torch.ones(len(a)),
                          progress=False)
     assert len(rows2) == 4 and [r["target_prob"] for r in rows2[:2]] == [r["target_prob"] for r in rows]
     assert all(math.isnan(r["identity"]) for r in rows2[:2]) and all(r["identity"] == 1 for r in rows2[2:])

@@ -2,26 +2,26 @@
 import pytest
 
 from emosmc.baselines import METHODS, method_settings
-from emosmc.profiles import edit_settings
+from emosmc.profiles import get_profile
 
-BASE = {**edit_settings("toy"), "final_check": 4}
+BASE = get_profile("toy").edit
 
 
 def test_every_method_spends_the_budget_except_the_control():
     for m in METHODS:
         s = method_settings(m, BASE, 16)
-        assert s["num_particles"] == (1 if m == "unguided" else 16), m
-        assert s["num_inference_steps"] == BASE["num_inference_steps"] and s["noise_strength"] == BASE["noise_strength"]
+        assert s.num_particles == (1 if m == "unguided" else 16), m
+        assert s.num_inference_steps == BASE.num_inference_steps and s.noise_strength == BASE.noise_strength
 
 
 def test_what_each_method_is():
     best = method_settings("best-of-n", BASE, 8)
-    assert best["ess_threshold"] == 0.0 and best["resample_interval"] > BASE["num_inference_steps"]  # never resamples
+    assert best.ess_threshold == 0.0 and best.resample_interval > BASE.num_inference_steps  # never resamples
     gg, gs = method_settings("gradient-guidance", BASE, 8), method_settings("guided-smc", BASE, 8)
-    assert gg["guidance_scale"] == 0 and gg["proposal_correction"] is False and gg["gradient_scale"] == BASE["guidance_scale"]
-    assert gs["gradient_scale"] == gs["guidance_scale"] == BASE["guidance_scale"] and gs.get("proposal_correction", True)
-    assert gs["potential"] == "difference"
-    assert method_settings("smc-paper-pixel", BASE, 8)["scorer"] == "pixel"
+    assert gg.guidance_scale == 0 and gg.proposal_correction is False and gg.gradient_scale == BASE.guidance_scale
+    assert gs.gradient_scale == gs.guidance_scale == BASE.guidance_scale and gs.proposal_correction
+    assert gs.potential == "difference" and gs.final_check == BASE.final_check
+    assert method_settings("smc-paper-pixel", BASE, 8).scorer == "pixel"
 
 
 def test_bad_method_or_budget_is_named():
@@ -43,9 +43,9 @@ def test_guided_methods_run_in_the_pipeline_with_the_latent_scorers_gradient():
     pipe = EmotionEditPipeline.from_profile("toy")
     imgs, *_ = toy_faces(1, seed=4242)
     x = images_to_tensor(imgs[:1])
-    base = {**BASE, "num_inference_steps": 20}
-    runs = {m: pipe(x, "surprise", generator=torch.Generator().manual_seed(0), progress=False,
-                    **method_settings(m, base, 3)) for m in ("best-of-n", "gradient-guidance", "guided-smc")}
+    base = BASE.replace(num_inference_steps=20)
+    runs = {m: pipe(x, "surprise", method_settings(m, base, 3), generator=torch.Generator().manual_seed(0),
+                    progress=False) for m in ("best-of-n", "gradient-guidance", "guided-smc")}
     K = runs["best-of-n"].nfe["unet"] // 3
     assert runs["guided-smc"].smc.num_reward_grads == runs["gradient-guidance"].smc.num_reward_grads == 3 * K
     assert runs["best-of-n"].smc.num_reward_grads == 0
@@ -53,8 +53,8 @@ def test_guided_methods_run_in_the_pipeline_with_the_latent_scorers_gradient():
     # plain gradient guidance carries no weights; the guided proposal weights its moves even with no reward
     # weighting at all (guidance_scale 0: only the model/proposal correction is left)
     assert all(float(s.ess[0]) == 3 for s in runs["gradient-guidance"].smc.trace)
-    corrected = pipe(x, "surprise", generator=torch.Generator().manual_seed(0), progress=False,
-                     **{**method_settings("guided-smc", base, 3), "guidance_scale": 0.0, "gradient_scale": 5.0})
+    corrected = pipe(x, "surprise", method_settings("guided-smc", base, 3).replace(guidance_scale=0.0, gradient_scale=5.0),
+                     generator=torch.Generator().manual_seed(0), progress=False)
     assert min(float(s.ess[0]) for s in corrected.smc.trace) < 3
 
 

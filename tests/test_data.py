@@ -77,7 +77,7 @@ def test_folder_dataset_skips_and_lists_bad_files(tmp_path):
 
 def test_toy_dataset_writer_is_read_by_the_same_loader(tmp_path):
     from emosmc.labels import EMOTIONS
-    from emosmc.toy.faces import write_dataset
+    from emosmc.toy.dataset import write_dataset
 
     write_dataset(tmp_path, n_identities=2, seed=3)
     ds = ImageFolderDataset(tmp_path, 64)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from emosmc.ground_truth import (counterfactual_distance, expression_posterior, identity_kept, nearest_render,
+from emosmc.ground_truth import (counterfactual_distance, identity_kept, nearest_render,
                                  true_expression, verdicts)
 from emosmc.toy.assets import toy_faces
 from emosmc.labels import EMOTIONS
@@ -97,39 +97,3 @@ def test_verdict_captions_and_bad_input():
     assert verdicts(x, [ident, ident], ["sad", "sad"]) == ["true: sad ✓", "true: happy ✗"]
     with pytest.raises(ValueError, match="one identity per image"):
         true_expression(x, [ident])
-
-
-def _calibration_gap(posterior, truth, bins=5):
-    """Largest |mean posterior - frequency of the truth| over bins of candidate 0's probability."""
-    p0, hit = posterior[:, 0], (truth == 0).float()
-    edges = torch.linspace(0, 1, bins + 1)
-    gaps = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (p0 >= lo) & (p0 < hi)
-        if m.sum() >= 1000:  # a frequency over 1000 draws has a standard error of at most 0.016
-            gaps.append((p0[m].mean() - hit[m].mean()).abs())
-    return max(gaps)
-
-
-def test_expression_posterior_is_calibrated():
-    """The exact posterior over candidates given z_t: its mean over draws is the prior, and within
-    bins of its value the truth is found as often as it says (20 000 draws, K = 3 candidates in 8-D).
-    Noise drawn at another level than the one assumed breaks the calibration, so the test can fail."""
-    g = torch.Generator().manual_seed(0)
-    cand = torch.randn(3, 8, generator=g) * 0.6
-    truth = torch.randint(0, 3, (20000,), generator=g)
-    eps = torch.randn(20000, 8, generator=g)
-    z = lambda abar: abar ** 0.5 * cand[truth] + (1 - abar) ** 0.5 * eps
-    post = expression_posterior(z(0.5), cand, 0.5)
-    assert torch.allclose(post.sum(1), torch.ones(20000), atol=1e-5)
-    assert torch.allclose(post.mean(0), torch.full((3,), 1 / 3), atol=0.015)
-    assert _calibration_gap(post, truth) < 0.05
-    assert _calibration_gap(expression_posterior(z(0.8), cand, 0.5), truth) > 0.15  # wrong noise level assumed
-    sharp = expression_posterior(z(0.9999), cand[None].expand(20000, 3, 8), 0.9999)  # per-row candidates
-    assert (sharp.argmax(1) == truth).float().mean() == 1.0
-    perm = torch.stack([torch.randperm(3, generator=g) for _ in range(20000)])  # each row its own candidate order
-    assert torch.allclose(expression_posterior(z(0.5), cand[perm], 0.5), post.gather(1, perm), atol=1e-6)
-    with pytest.raises(ValueError, match="alpha_bar"):
-        expression_posterior(z(0.5), cand, 1.0)
-    with pytest.raises(ValueError, match="do not match"):
-        expression_posterior(z(0.5), cand[:, :4], 0.5)

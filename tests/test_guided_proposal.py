@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from emosmc.guided_proposal import ddpm_transition
 from emosmc.smc import SMCConfig, SMCSampler
 from emosmc.toy.mixture2d import make_scheduler
 from test_smc import MIX, REWARD, assert_matches_tilted_target, component_masses, run2d
@@ -16,7 +17,7 @@ def test_guided_transition_is_the_schedulers_step():
     s = SMCSampler(sch, MIX.as_model(sch), REWARD, SMCConfig(num_particles=4, num_inference_steps=100,
                    noise_strength=1.0, gradient_scale=1.0), batch_size=1, shape=(2,))
     for t in (s.timesteps[0], s.timesteps[50], s.timesteps[-2]):
-        c0, ct, sigma = s._transition(t)
+        c0, ct, sigma = ddpm_transition(sch, t)
         x, eps = torch.randn(4, 2), torch.randn(4, 2)
         ref = sch.step(eps, t, x, generator=torch.Generator().manual_seed(5)).prev_sample
         a = sch.alphas_cumprod[t]

@@ -87,7 +87,7 @@ def test_wandb_with_a_key_but_no_internet_logs_offline_and_says_so(tmp_path, mon
     """Kernel 02 with the WANDB_API_KEY secret attached but no internet: training goes on, logged offline."""
     import wandb
 
-    from emosmc.training import wandb_logger
+    from emosmc.tracking import wandb_logger
 
     modes = []
 

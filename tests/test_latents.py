@@ -9,7 +9,7 @@ from PIL import Image
 from emosmc.data import ImageFolderDataset
 from emosmc.latents import LatentCache, encode_folder, find_cache
 from emosmc.profiles import get_profile
-from emosmc.toy.faces import write_dataset
+from emosmc.toy.dataset import write_dataset
 
 
 @pytest.fixture(scope="module")

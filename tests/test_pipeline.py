@@ -122,23 +122,37 @@ def test_the_cli_picks_the_scorer(tmp_path, face_png, capsys):
     assert "invalid choice: 'vision'" in capsys.readouterr().err
 
 
-def test_every_steering_setting_is_a_cli_option_that_reaches_the_pipeline(tmp_path, face_png, monkeypatch, capsys):
-    from dataclasses import fields
+def test_every_edit_setting_is_a_cli_option_that_reaches_the_pipeline(tmp_path, face_png, monkeypatch, capsys):
+    """Every EditConfig setting is an option; the ones given change the profile's preset, the rest stay its."""
+    from emosmc import cli, metrics
+    from emosmc.edit_config import EditConfig
+    from emosmc.profiles import get_profile
 
-    from emosmc import cli
-    from emosmc.smc import SMCConfig
-
+    with pytest.raises(SystemExit):
+        main(["edit", "--help"])
+    help_text = capsys.readouterr().out
+    assert all("--" + n.replace("_", "-") in help_text for n in EditConfig.names())
     seen = {}
 
-    def fake_edit(image, target, out, profile_name, seed, **settings):
-        seen.update(settings)
+    class Stop(Exception):
+        pass
 
-    monkeypatch.setattr(cli, "edit", fake_edit)
-    main(["edit", str(face_png), "--target", "sad", "--profile", "toy", "--resampling", "residual",
-          "--ess-threshold", "0.5", "--leash", "0.1", "--reward-on", "xt", "--final-check", "2"])
-    assert {f.name for f in fields(SMCConfig)} - {"reward_transform"} <= set(seen)
-    assert seen["resampling"] == "residual" and seen["ess_threshold"] == 0.5 and seen["leash"] == 0.1
-    assert seen["reward_on"] == "xt" and seen["final_check"] == 2 and seen["num_particles"] is None
+    class FakePipe:  # records the config the CLI hands the pipeline
+        def load_images(self, images, notes):
+            return torch.zeros(1, 3, 64, 64)
+
+        def __call__(self, x, target, config, **kw):
+            seen["config"] = config
+            raise Stop
+
+    monkeypatch.setattr(cli, "_pipeline", lambda profile, hint="": FakePipe())
+    monkeypatch.setattr(metrics, "no_face_warnings", lambda *a, **kw: [])
+    with pytest.raises(Stop):
+        main(["edit", str(face_png), "--target", "sad", "--profile", "toy", "--resampling", "residual",
+              "--ess-threshold", "0.5", "--leash", "0.1", "--reward-on", "xt", "--final-check", "2",
+              "--proposal-correction", "false"])
+    assert seen["config"] == get_profile("toy").edit.replace(resampling="residual", ess_threshold=0.5, leash=0.1,
+                                                             reward_on="xt", final_check=2, proposal_correction=False)
     with pytest.raises(SystemExit, match="2"):
         main(["edit", str(face_png), "--target", "sad", "--resampling", "lottery"])
     assert "invalid choice: 'lottery'" in capsys.readouterr().err
@@ -160,16 +174,53 @@ def test_config_args_parse_booleans_and_take_a_profiles_defaults():
     ``type=bool`` parser would read any non-empty string as True), and the defaults are the preset's."""
     import argparse
 
-    from emosmc.cli import add_config_args
-    from emosmc.profiles import edit_settings
+    from emosmc.cli import add_config_args, config_from_args
+    from emosmc.edit_config import EditConfig
+    from emosmc.profiles import get_profile
 
-    preset = {**edit_settings("toy"), "final_check": 4}
+    preset = get_profile("toy").edit
     p = argparse.ArgumentParser()
-    names = add_config_args(p, preset)
+    assert add_config_args(p, preset) == EditConfig.names()
     a = p.parse_args(["--proposal-correction", "False", "--guidance-scale", "3"])
     assert a.proposal_correction is False and a.guidance_scale == 3.0
-    assert {k: getattr(a, k) for k in names if k not in ("proposal_correction", "guidance_scale")} == \
-        {k: v for k, v in preset.items() if k not in ("proposal_correction", "guidance_scale")}
+    assert config_from_args(a, preset) == preset.replace(proposal_correction=False, guidance_scale=3.0)
+    assert config_from_args(p.parse_args([]), EditConfig()) == preset  # every default is the preset's
     assert p.parse_args(["--proposal-correction", "yes"]).proposal_correction is True
-    with pytest.raises(SystemExit):
-        p.parse_args(["--potential", "nonsense"])
+    for bad in (["--potential", "nonsense"], ["--proposal-correction", "maybe"], ["--scorer", "vision"]):
+        with pytest.raises(SystemExit):
+            p.parse_args(bad)
+    bare = argparse.ArgumentParser()
+    add_config_args(bare)  # no defaults: every option None, "the profile's preset"
+    assert config_from_args(bare.parse_args(["--num-particles", "3"]), preset) == preset.replace(num_particles=3)
+
+
+def test_the_demo_reports_the_profiles_own_judge_not_the_steering_classifier(pipe, capsys):
+    """celebahq's judge is FER-2013's model; a profile without a judge falls back, said and named so."""
+    import dataclasses
+
+    from emosmc import cli
+    from emosmc.judges import FerJudge
+    from emosmc.profiles import get_profile
+
+    judge, name = cli._judge(get_profile("celebahq", root="/nonexistent"), pipe)
+    assert isinstance(judge, FerJudge) and name == "judge"
+    judge, name = cli._judge(dataclasses.replace(get_profile("toy"), judge=None), pipe)
+    assert judge is pipe.classifier and name == "classifier" and "no independent judge" in capsys.readouterr().out
+
+
+def test_an_edit_config_flows_into_the_pipeline_as_it_is(pipe, face_png):
+    """A config and the same settings as keywords give the same edit; a bare SMCConfig is the pixel scorer's."""
+    from emosmc.edit_config import EditConfig
+    from emosmc.smc import SMCConfig
+
+    cfg = EditConfig(SMCConfig(num_particles=2, num_inference_steps=8, noise_strength=0.5, reward_on="x0"))
+    a = pipe([face_png], "happy", cfg, generator=torch.Generator().manual_seed(0), progress=False)
+    b = pipe([face_png], "happy", generator=torch.Generator().manual_seed(0), progress=False, num_particles=2,
+             num_inference_steps=8, noise_strength=0.5, reward_on="x0")
+    c = pipe([face_png], "happy", cfg.smc, generator=torch.Generator().manual_seed(0), progress=False)
+    assert torch.equal(a.images, b.images) and torch.equal(a.images, c.images)
+    assert a.target_index.tolist() == [3] and a.target_probs.shape == (1,)
+    with pytest.raises(ValueError, match=r"unknown edit setting\(s\) \['particles'\]"):
+        pipe([face_png], "happy", cfg, particles=4)
+    with pytest.raises(ValueError, match="unknown scorer 'vision'"):
+        pipe([face_png], "happy", cfg, scorer="vision")

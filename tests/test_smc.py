@@ -5,7 +5,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 from scipy import stats
 
-from emosmc.diffusion import ddim_at_eta, img2img_timesteps
+from emosmc.diffusion import img2img_timesteps
 from emosmc.smc import SMCConfig, SMCSampler, smc_sample
 from emosmc.toy.mixture2d import LogisticReward, default_mixture, make_scheduler
 
@@ -109,34 +109,6 @@ def test_zero_guidance_is_exactly_the_unguided_sampler(potential):
     plain = _plain_img2img(make_scheduler(), model, src, 8, 40, 0.5, torch.Generator().manual_seed(3))
     assert torch.equal(res.particles.reshape(plain.shape), plain)
     assert torch.equal(res.log_weights, torch.zeros_like(res.log_weights))
-
-
-def _run_with(sch, guidance, seed=4, **extra):
-    cfg = SMCConfig(num_particles=64, num_inference_steps=30, noise_strength=1.0, guidance_scale=guidance,
-                    potential="difference", reward_on="x0", **extra)
-    return smc_sample(sch, MIX.as_model(sch), REWARD, cfg, batch_size=1, shape=(2,),
-                      generator=torch.Generator().manual_seed(seed))
-
-
-def test_ddim_at_eta_one_is_the_ddpm_step():
-    ddpm = _run_with(make_scheduler(), 2.0)
-    ddim = _run_with(ddim_at_eta(make_scheduler(), 1.0), 2.0)
-    assert torch.allclose(ddim.particles, ddpm.particles, atol=1e-4)
-    with pytest.raises(ValueError, match="eta"):
-        ddim_at_eta(make_scheduler(), 1.5)
-    with pytest.raises(ValueError, match="not a DDPM scheduler"):  # the gradient nudge writes DDPM's step out
-        _run_with(ddim_at_eta(make_scheduler(), 1.0), 2.0, gradient_scale=1.0)
-
-
-def test_deterministic_ddim_can_only_copy_the_particles_it_starts_with():
-    """eta = 0: no noise after the start, so steering only selects among the unguided trajectories."""
-    plain = _run_with(ddim_at_eta(make_scheduler(), 0.0), 0.0).particles[0]
-    steered = _run_with(ddim_at_eta(make_scheduler(), 0.0), 8.0).particles[0]
-    nearest = torch.cdist(steered, plain).min(1).values
-    assert nearest.max() < 1e-5  # every steered particle is one of the unguided ones
-    assert len(torch.unique(steered, dim=0)) < len(plain)  # and resampling has copied some
-    stochastic = _run_with(ddim_at_eta(make_scheduler(), 1.0), 8.0).particles[0]
-    assert torch.cdist(stochastic, plain).min(1).values.max() > 1e-2  # with noise it draws new ones
 
 
 def test_img2img_step_count_follows_the_report():

@@ -45,16 +45,16 @@ def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not(pipe)
     identities x 4 targets, 8 particles, the toy edit settings. Most SMC edits must truly show their
     target; unguided img2img at the same strength (which also changes faces) must rarely hit it.
     Measured on the legible world's models: 12 of 12 and 0 of 12 (the first design's: 10 of 12 and 0)."""
-    from emosmc.profiles import TOY_EDIT
+    from emosmc.profiles import get_profile
     from emosmc.ground_truth import true_expression
     ident = [sample_identity(40_000 + i) for i in range(3)]  # a seed no model was trained or tuned on
     targets = ["happy", "sad", "surprise", "angry"] * 3
     src = images_to_tensor(torch.stack([torch.from_numpy(render(i, "neutral")) for i in ident]))
     src = src.repeat_interleave(4, 0)
     ids = [i for i in ident for _ in range(4)]
-    settings = dict(TOY_EDIT, num_particles=8)
-    out = pipe(src, targets, generator=torch.Generator().manual_seed(0), progress=False, **settings)
-    plain = pipe.img2img(src, settings["num_inference_steps"], settings["noise_strength"], 1,
+    config = get_profile("toy").edit.replace(num_particles=8)
+    out = pipe(src, targets, config, generator=torch.Generator().manual_seed(0), progress=False)
+    plain = pipe.img2img(src, config.num_inference_steps, config.noise_strength, 1,
                          generator=torch.Generator().manual_seed(0))[:, 0]
     smc_flip = true_expression(out.images.cpu(), ids).is_(targets).float().mean()
     plain_flip = true_expression(plain, ids).is_(targets).float().mean()

@@ -9,12 +9,14 @@ from PIL import Image
 
 from emosmc.data import ImageLoadError
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.widgets import explore, explorer, image_from_upload, toy_gallery
+from emosmc.edit_config import EditConfig
+from emosmc.profiles import get_profile
+from emosmc.widgets import explore, explorer, image_from_upload
 
 
 @pytest.fixture(scope="module")
 def gallery():
-    return toy_gallery(3)
+    return get_profile("toy").gallery(3)
 
 
 def test_explore_steers_and_returns_what_the_explorer_shows(pipe, gallery):
@@ -73,7 +75,7 @@ def test_uploads_go_through_the_file_checks():
 
 
 def test_the_run_button_shows_results_and_errors_instead_of_swallowing_them(pipe, gallery):
-    ui = explorer(pipe, gallery, defaults=dict(num_particles=2, num_inference_steps=10))
+    ui = explorer(pipe, gallery, EditConfig().replace(num_particles=2, num_inference_steps=10))
     c = ui.controls
     c["face"].value, c["target"].value, c["potential"].value = "toy face 2 (fear)", "sad", "difference"
     ui.run()
@@ -103,7 +105,7 @@ def test_a_potential_added_to_the_registry_is_a_choice_everywhere(pipe, gallery,
     monkeypatch.setattr(cli, "edit", lambda *a, **kw: seen.update(kw))
     cli.main(["edit", "face.png", "--target", "sad", "--profile", "toy", "--potential", "halved"])
     assert seen["potential"] == "halved"
-    ui = explorer(pipe, gallery, defaults=dict(num_particles=2, num_inference_steps=10))
+    ui = explorer(pipe, gallery, EditConfig().replace(num_particles=2, num_inference_steps=10))
     assert "halved" in ui.controls["potential"].options
     ui.controls["potential"].value = "halved"
     ui.run()
@@ -111,27 +113,18 @@ def test_a_potential_added_to_the_registry_is_a_choice_everywhere(pipe, gallery,
 
 
 def test_steering_defaults_are_declared_once(pipe, gallery):
-    """The pipeline, explore() and the explorer take SMCConfig's defaults; the CLI and the notebooks a
-    profile's preset; nobody restates them."""
+    """Every default is EditConfig's (SMCConfig's for the steering); the pipeline, explore() and the explorer
+    take an EditConfig and restate none; the CLI and the notebooks start from a profile's preset."""
     import inspect
-    from dataclasses import asdict, fields
 
-    from emosmc.profiles import TOY_EDIT, edit_settings
-    from emosmc.smc import SMCConfig
-
-    names = {f.name for f in fields(SMCConfig)}
-    for fn in (EmotionEditPipeline.__call__, explore):
+    names = set(EditConfig.names())
+    for fn in (EmotionEditPipeline.__call__, explore, explorer):
         assert not names & set(inspect.signature(fn).parameters), fn.__name__
-    c = explorer(pipe, gallery).controls
-    cfg = asdict(SMCConfig())
-    assert (c["num_particles"].value, c["num_inference_steps"].value, c["potential"].value, c["resampling"].value) == (
-        cfg["num_particles"], cfg["num_inference_steps"], cfg["potential"], cfg["resampling"])
-    c = explorer(pipe, gallery, defaults=edit_settings("toy")).controls
-    assert (c["num_particles"].value, c["noise_strength"].value, c["guidance_scale"].value) == (
-        TOY_EDIT["num_particles"], TOY_EDIT["noise_strength"], TOY_EDIT["guidance_scale"])
-    smc_defaults = {k: v for k, v in cfg.items() if k != "reward_transform"}
-    assert edit_settings("celebahq") == smc_defaults  # the report's settings are SMCConfig's defaults
-    assert all(cfg.get(k, "not a field") != v for k, v in TOY_EDIT.items())  # a preset restates no default
-    assert edit_settings("toy") == {**smc_defaults, **TOY_EDIT}
-    with pytest.raises(ValueError, match=r"unknown steering setting\(s\) \['particles'\]"):
+    shown = ("num_particles", "num_inference_steps", "noise_strength", "guidance_scale", "resample_interval",
+             "potential", "resampling", "scorer")
+    default, toy = EditConfig(), get_profile("toy").edit
+    for config, c in ((default, explorer(pipe, gallery).controls), (toy, explorer(pipe, gallery, toy, seed=5).controls)):
+        assert {k: c[k].value for k in shown} == {k: getattr(config, k) for k in shown}
+    assert c["seed"].value == 5
+    with pytest.raises(ValueError, match=r"unknown edit setting\(s\) \['particles'\]"):
         pipe(gallery["toy face 0 (angry)"], "happy", particles=4)

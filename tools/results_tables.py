@@ -1,7 +1,7 @@
 """The result tables of the README and docs/, generated from the JSON in ``benchmarks/results/`` and the
 bundled models' ``training_log.json`` -- never typed by hand.
 
-    python tools/results_tables.py          # rewrite every generated block
+    python tools/results_tables.py          # rewrite every generated block (what `make docs` runs)
     python tools/results_tables.py --check  # exit 1 when a block is stale (tests/test_docs.py runs this)
 
 A generated block sits between ``<!-- results:NAME -->`` and ``<!-- /results:NAME -->`` in a Markdown
@@ -14,6 +14,7 @@ import json
 import math
 import re
 import sys
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,6 +30,15 @@ def _load(name: str) -> dict:
 def rate(p: float, n: int) -> str:
     """``0.87 ± 0.03``: a rate with its standard error over ``n`` trials."""
     return f"{p:.2f} ± {math.sqrt(max(p * (1 - p), 0.0) / n):.2f}" if n else f"{p:.2f}"
+
+
+def num(v: float, places: int) -> str:
+    """``v`` with ``places`` decimals, halves rounded up as a person would (0.425 -> 0.43, not 0.42)."""
+    return str(Decimal(str(v)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def pct(share: float) -> str:
+    return num(100 * Decimal(str(share)), 0) + "%"
 
 
 def _met(ok: bool) -> str:
@@ -152,8 +162,136 @@ def toy_quality() -> str:
     return head + _table(["measure", "value", "bar", ""], rows)
 
 
+def _secs(v: float) -> str:
+    return f"{num(v, 2 if v >= 1 else 3)} s"
+
+
+def steering_cost() -> str:
+    c = _load("steering_cost_cpu.json")
+    rows, runs = [], c["runs"]
+    for i, r in enumerate(runs):
+        last = i == len(runs) - 1
+        speed = f"{num(r['speedup_fast_vs_algorithm1'], 1)}x"
+        rows.append([f"{r['settings']['num_particles']} x {r['steps_K']}",
+                     f"{num(r['algorithm1']['seconds_per_counterfactual'], 1)} s",
+                     f"{num(r['fast']['seconds_per_counterfactual'], 1)} s",
+                     f"{num(r['unet_floor']['seconds_per_counterfactual'], 1)} s",
+                     f"**{speed}**" if last else speed, num(r["fast_over_unet_floor"], 2)])
+    pr = c["projected_report_settings"]
+    rows.append([f"{pr['N']} x {pr['K']} (report; projected)", f"{num(pr['algorithm1_s'], 0)} s", f"{num(pr['fast_s'], 0)} s",
+                 f"{num(pr['unet_floor_s'], 0)} s", f"{num(pr['speedup_fast_vs_algorithm1'], 0)}x",
+                 num(pr["fast_over_unet_floor"], 2)])
+    big = runs[-1]
+    a, f, fl = big["algorithm1"]["time_share"], big["fast"]["time_share"], big["unet_floor"]["time_share"]
+    u = c["unit_costs_s"]
+    return (f"Device `{c['device']}`; {c['models']} (`benchmarks/results/steering_cost_cpu.json`):\n\n"
+            + _table(["N x K", "Algorithm 1", "fast path", "UNet floor", "fast vs Algorithm 1", "fast / floor"], rows)
+            + f"\n\nWhere the time goes at {big['settings']['num_particles']} x {big['steps_K']}: Algorithm 1 is "
+            f"{pct(a['vae_decoder'])} decoder, {pct(a['pixel_classifier'])} ViT, {pct(a['unet'])} UNet; the fast path "
+            f"{pct(f['vae_decoder'])} decoder (the {c['final_check']} final decodes), {pct(f['unet'])} UNet, "
+            f"{pct(f['pixel_classifier'])} ViT, {pct(f['latent_scorer'])} latent scorer; the floor {pct(fl['unet'])} UNet, "
+            f"{pct(fl['vae_decoder'])} decoder (the rest is encoding the source). Unit costs: UNet {num(u['unet'], 3)} s per "
+            f"particle, one SD-VAE decode {num(u['decode'], 2)} s, ViT {num(u['pixel_classifier'], 2)} s, latent scorer "
+            f"{num(u['latent_scorer'], 3)} s. Peak resident memory of the whole run: {num(c['peak_rss_mib_process'], 0)} MiB. "
+            f"The projected row is {pr['how']}.")
+
+
+def train_step() -> str:
+    rows = []
+    for name, flag in (("train_step_real_cpu.json", " (`--real`)"), ("train_step_toy_cpu.json", "")):
+        t = _load(name)
+        kind, _, rest = t["sizes"].partition(" (")
+        rows.append([f"{kind}: {rest.rstrip(')')}{flag}", t["batch_size"], _secs(t["cached_latents"]["seconds_per_step"]),
+                     _secs(t["encode_every_batch"]["seconds_per_step"]), f"{num(t['speedup_cached_vs_encoding'], 1)}x"])
+    rows[0][-1] = f"**{rows[0][-1]}**"
+    return (f"Device `{t['device']}` (`benchmarks/results/train_step_*_cpu.json`):\n\n"
+            + _table(["sizes", "batch", "cached latents", "encoding every batch", "speedup"], rows))
+
+
+def steering_quality_v1() -> str:
+    q = _load("v1/steering_quality_toy.json")["toy_quality"]
+    cfg = q["settings"]
+    rows = []
+    for key, name in (("algorithm1_pixel_x0", "pixel (Algorithm 1's reward, on x0)"),
+                      ("fast_latent_x0", f"latent, {cfg['final_check']} final decodes (fast path)")):
+        r = q[key]
+        rows.append([name, num(r["judge_flip_rate"], 2), num(r["identity_l1"], 1),
+                     f"{r['decodes_per_counterfactual']:,.0f}", num(r["seconds_per_counterfactual"], 1)])
+    return (f"{q['counterfactuals']} counterfactuals; {cfg['num_particles']} particles, strength {cfg['noise_strength']}, "
+            f"{cfg['num_inference_steps']} steps, `{cfg['potential']}` γ = {cfg['guidance_scale']:g} on {cfg['reward_on']} "
+            "(`benchmarks/results/v1/steering_quality_toy.json`, one thread):\n\n"
+            + _table(["scorer", "judge flip rate", "identity (pixel L1 outside brows/eyes/mouth)", "decodes", "seconds"], rows))
+
+
+def _frontier(path: str, at: int = 16) -> str:
+    """The two tables that ``benchmarks/frontier.py`` writes (its rounding too): true flips by budget, every measure at
+    ``at``."""
+    d = _load(path)
+    table = d["methods"]
+    bs = sorted({int(b) for runs in table.values() for b in runs})
+    n = {s["n"] for runs in table.values() for s in runs.values()}
+    rows = [[f"`{m}`"] + [f"{runs[str(b)]['true_flip']:.2f}" if str(b) in runs else "—" for b in bs]
+            for m, runs in table.items()]
+    out = (f"{'/'.join(map(str, sorted(n)))} counterfactuals per point ({d['faces']} faces of seed {d['face_seed']}, "
+           f"{d['targets_per_face']} targets each; a rate's standard error is about {math.sqrt(0.25 / min(n)):.2f} at 0.5). "
+           "True flip rate by budget:\n\n" + _table(["method"] + [f"N = {b}" for b in bs], rows))
+    rows = []
+    for m, runs in table.items():
+        s = runs.get(str(at)) or (runs.get("1") if m == "unguided" else None)
+        if s:
+            rows.append([f"`{m}`", f"{s['true_flip']:.2f}", f"{s['judge_flip']:.2f}", f"{s['classifier_p']:.2f}",
+                         f"{s['unclear']:.2f}", f"{s['l1_expression']:.1f}", f"{s['outside_l1']:.1f}", f"{s['realism']:.2f}",
+                         f"{s['kid']:.3f}", f"{s['unet_evals']:.0f}", f"{s['decodes']:.0f}", f"{s['reward_grads']:.0f}",
+                         f"{s['seconds']:.1f}"])
+    return out + "\n\n" + _table([f"method (N = {at}; unguided: 1 sample)", "true flip", "judge flip", "classifier p",
+                                    "unclear", "L1 to the true counterfactual (expr.)", "L1 outside the expression",
+                                    "realism", "KID", "UNet evals", "decodes", "scorer backward passes", "s / edit"], rows)
+
+
+def frontier_v1() -> str:
+    return _frontier("v1/frontier_toy.json")
+
+
+def summary() -> str:
+    """The README's few lines: one figure per result, each with the page that tells the rest."""
+    q = _load("toy_quality.json")
+    s = q["steering"]
+    n = s["counterfactuals"]
+    c = _load("steering_cost_cpu.json")
+    big, pr = c["runs"][-1], c["projected_report_settings"]
+    t = _load("train_step_real_cpu.json")
+    fr = _load("v1/frontier_toy.json")["methods"]
+    smc16 = {m: r["16"]["true_flip"] for m, r in fr.items() if (m.startswith("smc-") or m == "guided-smc") and "16" in r}
+    best = max(smc16, key=smc16.get)
+    demo = ""
+    if (RESULTS / "demo_toy.json").exists():
+        d = _load("demo_toy.json")
+        k = sum(t != f["source"] for f in d["faces"] for t in f["edits"])
+        demo = (f" `make demo`'s last run: {round(d['true_flip_rate'] * k)} of its {k} edits truly flipped, "
+                f"{num(d['seconds'], 0)} s in all.")
+    return "\n".join([
+        f"* **Toy world, by its ground truth** ({n} edits of the benchmark's faces, on which nothing was tuned): SMC "
+        "truly shows the target on "
+        f"{rate(s['smc_true_flip_rate'], n)} of edits, while unguided img2img at the same strength keeps the source's "
+        f"expression on {rate(s['unguided_keeps_source_true_expression'], n)}; the independent judge agrees with the truth "
+        f"on {num(s['judge_agrees_with_truth_on_flip'], 2)}; {num(s['seconds_per_counterfactual_smc'], 1)} s per edit on one "
+        f"thread.{demo} [docs/toy_world.md](docs/toy_world.md#quality)",
+        f"* **Cost at the real model sizes** (CPU, random weights): the fast path (latent scorer, {c['final_check']} final "
+        f"decodes) is {num(big['speedup_fast_vs_algorithm1'], 1)}x faster than Algorithm 1 at N x K = "
+        f"{big['settings']['num_particles']} x {big['steps_K']} and {num(big['fast_over_unet_floor'], 2)}x the UNet-only "
+        f"floor; projected {num(pr['speedup_fast_vs_algorithm1'], 0)}x and {num(pr['fast_over_unet_floor'], 2)}x at the "
+        f"report's settings. A UNet training step on cached latents is {num(t['speedup_cached_vs_encoding'], 1)}x faster "
+        "than encoding every batch. [docs/results.md](docs/results.md)",
+        f"* **Methods at equal UNet evaluations** (first toy design, {fr[best]['16']['n']} counterfactuals per point): at "
+        f"N = 16 the best SMC variant (`{best}`) flips {num(smc16[best], 2)}, best-of-N {num(fr['best-of-n']['16']['true_flip'], 2)} "
+        f"and unguided img2img {num(fr['unguided']['1']['true_flip'], 2)}. [docs/frontier.md](docs/frontier.md)",
+    ])
+
+
 TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_probe": toy_probe,
-          "toy_tuning": toy_tuning, "toy_quality": toy_quality}
+          "toy_tuning": toy_tuning, "toy_quality": toy_quality, "steering_cost": steering_cost,
+          "train_step": train_step, "steering_quality_v1": steering_quality_v1, "frontier_v1": frontier_v1,
+          "summary": summary}
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 
 

@@ -32,6 +32,7 @@ if __name__ == "__main__":
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--identities", type=int, default=1500)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--norm-groups", type=int, help="override the UNet's norm_num_groups (the config's: 32)")
     a = p.parse_args()
     out = Path(a.out)
     if out.exists():
@@ -43,7 +44,10 @@ if __name__ == "__main__":
     g = torch.Generator().manual_seed(a.seed)
     lat = torch.cat([encode_images(vae, b, generator=g) for b in images_to_tensor(imgs).split(256)])
     torch.manual_seed(a.seed)
-    unet = UNet2DModel(**toy_unet_config())
+    config = toy_unet_config()
+    if a.norm_groups:
+        config["norm_num_groups"] = a.norm_groups
+    unet = UNet2DModel(**config)
     sch = load_scheduler()
     t1 = time.time()
     _, ema = train_toy_unet(unet, lat, sch, steps=a.steps, seed=a.seed, progress=False)

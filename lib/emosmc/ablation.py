@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import fields
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
@@ -24,8 +23,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .edit_config import EditConfig
+from .labels import target_indices
 from .metrics import Realism
-from .labels import emotion_index
 
 __all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key", "ablation_plot"]
 
@@ -35,22 +35,10 @@ LABELS = ("swept", "method")  # what a config may carry besides pipeline setting
 
 
 def config_key(config: dict) -> str:
-    """The JSON a config is stored under in the CSV: settings left at their default (``SMCConfig``'s,
-    the pixel scorer, 4 final-check particles) are dropped, so writing a default out or not is the
-    same config."""
-    defaults = _setting_defaults()
+    """The JSON a config is stored under in the CSV: settings left at their default (``EditConfig()``'s)
+    are dropped, so writing a default out or not is the same config."""
+    defaults = EditConfig().to_dict()
     return json.dumps({k: v for k, v in config.items() if k not in defaults or defaults[k] != v}, sort_keys=True)
-
-
-def _setting_defaults() -> dict:
-    """Every steering setting's default: SMCConfig's fields and the pipeline's own keywords."""
-    import inspect
-
-    from .pipeline import EmotionEditPipeline
-    from .smc import SMCConfig
-
-    own = inspect.signature(EmotionEditPipeline.__call__).parameters
-    return {**{f.name: f.default for f in fields(SMCConfig)}, **{k: own[k].default for k in ("scorer", "final_check")}}
 
 
 def one_at_a_time(base: dict, **sweeps: Sequence) -> List[dict]:
@@ -73,7 +61,7 @@ def read_rows(csv_path: Union[str, Path]) -> List[dict]:
         return []
     with open(path, newline="") as f:
         rows = list(csv.DictReader(f))
-    defaults = _setting_defaults()  # a config stores only what differs from them
+    defaults = EditConfig().to_dict()  # a config stores only what differs from them
     for r in rows:
         for k in ("target_prob", "realism", "judge_prob", "seconds", "true_flip", "identity"):
             r[k] = float(r[k]) if r.get(k) not in (None, "") else float("nan")
@@ -112,13 +100,14 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     to :class:`Realism`; ``judge`` (optional) is a second classifier returning ``(B, 7)`` probabilities;
     ``identities`` (toy world: one :class:`emosmc.toy.faces.Identity` per image) adds ``true_flip``,
     1 when the edit truly shows the target (:func:`emosmc.ground_truth.true_expression`); ``identity``
-    (optional, e.g. :meth:`emosmc.judges.FaceIdentity.similarity`) maps ``(sources, edits)`` to one
-    number per image. A config's ``"method"`` (see :func:`emosmc.baselines.method_configs`) is a label
-    stored with it, not a setting."""
+    (optional: a profile's :meth:`~emosmc.profiles.Profile.identity_measure`) maps ``(sources, edits,
+    identities)`` (``None`` without ``identities``) to one number per image. A config is a dict of
+    :class:`~emosmc.edit_config.EditConfig` settings (the rest: its defaults); its ``"swept"`` and ``"method"``
+    (see :func:`emosmc.baselines.method_configs`) are labels stored with it, not settings."""
     if len(images) != len(image_ids):
         raise ValueError(f"{len(images)} images but {len(image_ids)} ids")
     targets = [target] * len(images) if isinstance(target, str) else list(target)
-    tidx = torch.tensor([emotion_index(t) for t in targets])
+    tidx = target_indices(targets)
     realism = realism or Realism()
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -129,21 +118,22 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     todo = [(c, idx) for c, idx in todo if idx]
     bar = tqdm(todo, desc="ablation", disable=not progress)
     for c, idx in bar:
-        settings = {k: v for k, v in c.items() if k not in LABELS}
+        config = EditConfig().replace(**{k: v for k, v in c.items() if k not in LABELS})
         bar.set_postfix({k: v for k, v in c.items() if k in (c.get("swept") or "").split("x")})
         t0 = time.time()
-        out = pipe(images[idx], [targets[i] for i in idx], generator=torch.Generator().manual_seed(seed),
-                   progress=False, **settings)
+        out = pipe(images[idx], [targets[i] for i in idx], config, generator=torch.Generator().manual_seed(seed),
+                   progress=False)
         secs = (time.time() - t0) / len(idx)
         real = realism(out.images)
         with torch.no_grad():
             jp = judge(out.images.to(pipe.device)).cpu()[torch.arange(len(idx)), tidx[idx]] if judge else None
-        kept = identity(images[idx].to(out.images.device), out.images) if identity is not None else None
+        who = [identities[i] for i in idx] if identities is not None else None
+        kept = identity(images[idx].to(out.images.device), out.images, who) if identity is not None else None
         truth = None
-        if identities is not None:
+        if who is not None:
             from .ground_truth import true_expression
 
-            truth = true_expression(out.images.cpu(), [identities[i] for i in idx]).is_([targets[i] for i in idx])
+            truth = true_expression(out.images.cpu(), who).is_([targets[i] for i in idx])
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
             if new_file:

@@ -1,7 +1,7 @@
 """The methods an edit can be made with, at one budget: ``N`` samples' worth of UNet evaluations.
 
     from emosmc.baselines import METHODS, method_settings
-    out = pipe(images, "happy", **method_settings("guided-smc", edit_settings("toy"), budget=16))
+    out = pipe(images, "happy", method_settings("guided-smc", get_profile("toy").edit, budget=16))
 
 Every method runs through the same :class:`~emosmc.pipeline.EmotionEditPipeline` call (same sources,
 targets, seed, steps and strength), so at budget ``N`` each spends ``N x K`` UNet evaluations for
@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import Dict
 
+from .edit_config import EditConfig
+
 __all__ = ["METHODS", "method_settings", "method_configs"]
 
 # method -> what it changes in the profile's edit settings (``budget`` fills num_particles)
@@ -47,27 +49,26 @@ METHODS: Dict[str, dict] = {
 }
 
 
-def method_settings(name: str, base: dict, budget: int) -> dict:
-    """The pipeline keywords of ``name`` at ``budget`` particles, on top of ``base`` (a profile's
-    :func:`~emosmc.profiles.edit_settings`, which may hold ``scorer`` and ``final_check``)."""
+def method_settings(name: str, base: EditConfig, budget: int) -> EditConfig:
+    """The :class:`~emosmc.edit_config.EditConfig` of ``name`` at ``budget`` particles, on top of ``base``
+    (a profile's preset, ``profile.edit``)."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")
     if budget < 1:
         raise ValueError(f"budget must be >= 1 particle, got {budget}")
     m = dict(METHODS[name])
-    out = {**base, "num_particles": m.pop("fixed_particles", budget)}
+    m["num_particles"] = m.pop("fixed_particles", budget)
     if m.pop("gradient_from_guidance", False):
-        out["gradient_scale"] = float(base.get("guidance_scale", 5.0))
-    out.update(m)
-    return out
+        m["gradient_scale"] = float(base.guidance_scale)
+    return base.replace(**m)
 
 
-def method_configs(base: dict, methods=tuple(METHODS), budgets=(4, 16)) -> list:
+def method_configs(base: EditConfig, methods=tuple(METHODS), budgets=(4, 16)) -> list:
     """Configs for :func:`emosmc.ablation.run_ablation`: every method at every budget (``unguided`` once),
-    labelled ``"method": "<name>@<budget>"`` and ``"swept": "method"``, so that
+    each a dict of its settings labelled ``"method": "<name>@<budget>"`` and ``"swept": "method"``, so that
     ``summarise(rows, "method")`` tabulates them."""
     out = []
     for m in methods:
         for b in ((1,) if m == "unguided" else budgets):
-            out.append({**method_settings(m, base, b), "method": f"{m}@{b}", "swept": "method"})
+            out.append({**method_settings(m, base, b).to_dict(), "method": f"{m}@{b}", "swept": "method"})
     return out

@@ -12,71 +12,103 @@ from typing import List, Optional
 
 import torch
 
-from .profiles import edit_settings, get_profile, resolve_profile
-from .resampling import RESAMPLING_SCHEMES
+from .edit_config import SCORERS, EditConfig
 from .labels import EMOTIONS, emotion_index
 from .potentials import POTENTIALS
+from .profiles import get_profile
+from .resampling import RESAMPLING_SCHEMES
 from .smc import REWARD_ON, SMCConfig
 
-def _pipeline(profile):
+
+def _pipeline(profile, hint: str = ""):
+    """The profile's pipeline; the UNet is checked first (a missing one is the likeliest problem, and the
+    hub components would otherwise fail first with a less helpful message)."""
     from .pipeline import EmotionEditPipeline
 
-    if profile.name == "celebahq" and not Path(profile.unet, "config.json").exists():
-        sys.exit(f"emosmc: the celebahq profile needs a trained UNet at {profile.unet} (set EMOSMC_CELEBAHQ to the "
-                 "folder holding unet/, or train one with notebooks/02_train_unet.ipynb), plus internet access for "
-                 "stabilityai/sd-vae-ft-ema and dima806/facial_emotions_image_detection.")
+    if not profile.has_unet():
+        sys.exit(f"emosmc: no trained {profile.name} UNet found (looked for a trained UNet at {profile.unet}). "
+                 f"{profile.setup}{hint}")
     try:
         return EmotionEditPipeline.from_profile(profile)
     except FileNotFoundError as err:
-        sys.exit(f"emosmc: the {profile.name} profile's models are not available.\n{err}")
+        sys.exit(f"emosmc: the {profile.name} profile's models are not available.\n{err}\n{profile.setup}")
+
+
+def _photo(pipe, image) -> torch.Tensor:
+    """``image`` loaded once (conversions said), with a warning when no face is found in it."""
+    from .metrics import no_face_warnings
+
+    notes: List[str] = []
+    x = pipe.load_images([image], notes)
+    for n in notes:
+        print("note:", n)
+    no_face_warnings(x, [Path(image).name])
+    return x
+
+
+def _judge(profile, pipe):
+    """The profile's independent judge, or -- said, and named so in the scores -- the steering classifier."""
+    try:
+        return profile.load("judge", pipe.device), "judge"
+    except (ValueError, FileNotFoundError) as err:
+        print(f"note: no independent judge ({err}); the scores are the steering classifier's own")
+        return pipe.classifier, "classifier"
 
 
 def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: str = "toy") -> dict:
-    """Counterfactuals of a few held-out toy faces (or of ``image``) towards every emotion: a grid
-    (source, then one column per target with the ground-truth verdict -- toy faces only -- and the
-    judge's probability under each) and a JSON of scores that opens with the true flip rate."""
+    """Counterfactuals of the profile's demo faces (the toy profile: a few held-out toy faces), or of
+    ``image``, towards every emotion: a grid (source, then one column per target with the ground-truth
+    verdict where the profile has one, and the judge's probability) and a JSON of scores that opens with
+    the true flip rate when there is a ground truth."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from .toy.assets import toy_faces
-    from .toy.faces import HELDOUT_SEED
-    from .data import images_to_tensor
-    from .viz import image_grid
-
     out.mkdir(parents=True, exist_ok=True)
     profile = get_profile(profile_name)
     pipe = _pipeline(profile)
-    judge = profile.load("judge") if profile.judge else pipe.classifier
-    judge_name = "judge" if profile.judge else "classifier"
+    judge, judge_name = _judge(profile, pipe)
     if image is not None:
-        notes = []
-        src = pipe.load_images([image], notes)
-        for n in notes:
-            print("note:", n)
-        from .metrics import no_face_warnings
+        from .data import Gallery
 
-        no_face_warnings(src, [Path(image).name])
-        src_labels, idents = ["your image"], None
+        faces = Gallery({"your image": _photo(pipe, image)[0]})
     else:
-        imgs, labels, ids, _ = toy_faces(n_faces, HELDOUT_SEED, expressions=("neutral", "sad", "angry"))
-        pick = torch.arange(n_faces) * 3 + torch.arange(n_faces) % 3  # one expression per identity
-        src, src_labels = images_to_tensor(imgs[pick.numpy()]), [EMOTIONS[int(labels[i])] for i in pick]
-        idents = ids  # the toy world knows each true counterfactual: judge the edits by it first
-    settings = edit_settings(profile_name)
+        faces = profile.demo_faces(n_faces)
+    names = list(faces)
+    src, src_labels = torch.stack([faces[n] for n in names]), [faces.expressions.get(n, n) for n in names]
     B, T = len(src), len(EMOTIONS)
-    g = torch.Generator().manual_seed(seed)
     t0 = time.time()
-    res = pipe(src.repeat_interleave(T, 0), list(EMOTIONS) * B, generator=g, progress=True, **settings)
+    res = pipe(src.repeat_interleave(T, 0), list(EMOTIONS) * B, profile.edit,
+               generator=torch.Generator().manual_seed(seed), progress=True)
     seconds = time.time() - t0
     with torch.no_grad():
         p_src, p_out = judge(src.to(pipe.device)).cpu(), judge(res.images).cpu()
-    truth = None
-    if idents is not None:
-        from .ground_truth import true_expression
+    truth = profile.true_expressions(res.images, [faces.identities[n] for n in names for _ in range(T)]) \
+        if faces.identities else None
+    rows = _demo_grid(out, src, src_labels, res, p_src, p_out, truth, judge_name)
+    edits = [(t, e) for r in rows for t, e in r["edits"].items() if t != r["source"]]
+    summary = {
+        "profile": profile.name, "settings": profile.edit.to_dict(), "seed": seed, "seconds": round(seconds, 1),
+        "seconds_per_counterfactual": round(seconds / (B * T), 2),
+        f"{judge_name}_flip_rate": sum(e["judge_argmax"] == t for t, e in edits) / max(1, len(edits)),
+        "faces": rows,
+    }
+    if truth:  # the ground truth first
+        summary = {"true_flip_rate": sum(e["true_expression"] == t for t, e in edits) / max(1, len(edits)), **summary}
+    (out / "demo_scores.json").write_text(json.dumps(summary, indent=2))
+    print(f"wrote {out / 'demo_grid.png'} and {out / 'demo_scores.json'} "
+          f"({B} face(s) x {T} targets in {seconds:.0f} s; "
+          + (f"true flip rate {summary['true_flip_rate']:.2f}, " if truth else "")
+          + f"{judge_name} flip rate {summary[f'{judge_name}_flip_rate']:.2f})")
+    return summary
 
-        truth = true_expression(res.images.cpu(), [i for i in idents for _ in range(T)]).names
+
+def _demo_grid(out: Path, src, src_labels, res, p_src, p_out, truth, judge_name) -> List[dict]:
+    """Draw ``demo_grid.png`` and return one row of scores per source face."""
+    from .viz import image_grid
+
+    T = len(EMOTIONS)
     tiles, titles, rows = [], [], []
-    for b in range(B):
+    for b in range(len(src)):
         tiles.append(src[b:b + 1])
         titles.append(f"source ({src_labels[b]})")
         row = {"source": src_labels[b], "source_probs": dict(zip(EMOTIONS, p_src[b].tolist())), "edits": {}}
@@ -92,49 +124,23 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
         rows.append(row)
     fig = image_grid(torch.cat(tiles), titles, ncols=T + 1, scale=1.5)
     fig.savefig(out / "demo_grid.png", dpi=110)
-    edits = [(t, e) for r in rows for t, e in r["edits"].items() if t != r["source"]]
-    summary = {
-        "profile": profile_name, "settings": settings, "seed": seed, "seconds": round(seconds, 1),
-        "seconds_per_counterfactual": round(seconds / (B * T), 2),
-        "judge_flip_rate": sum(e["judge_argmax"] == t for t, e in edits) / max(1, len(edits)),
-        "faces": rows,
-    }
-    if truth:  # the ground truth first
-        summary = {"true_flip_rate": sum(e["true_expression"] == t for t, e in edits) / max(1, len(edits)), **summary}
-    (out / "demo_scores.json").write_text(json.dumps(summary, indent=2))
-    print(f"wrote {out / 'demo_grid.png'} and {out / 'demo_scores.json'} "
-          f"({B} face(s) x {T} targets in {seconds:.0f} s; "
-          + (f"true flip rate {summary['true_flip_rate']:.2f}, " if truth else "")
-          + f"judge flip rate {summary['judge_flip_rate']:.2f})")
-    return summary
+    return rows
 
 
 def edit(image: str, target: str, out: Path, profile_name: str = "auto", seed: int = 0, **overrides) -> dict:
+    """Edit one image file towards ``target`` with the profile's preset, ``overrides`` changed
+    (``None`` values: the preset's). ``auto`` is the celebahq profile, never the toy one by surprise."""
     from .data import to_uint8
     from PIL import Image
 
     emotion_index(target)
     if not Path(image).is_file():  # before looking for models: the first thing wrong is the first thing said
         sys.exit(f"emosmc: no such image file: {image}" + (" (it is a folder)" if Path(image).is_dir() else ""))
-    profile = resolve_profile(profile_name)
-    if profile_name == "auto" and profile.name == "toy":
-        # never edit a real photo with the toy models by surprise
-        real = get_profile("celebahq")
-        sys.exit(f"emosmc: no trained celebahq UNet found (looked for {real.unet}, and for unet/ in the Kaggle inputs). "
-                 "Train one with notebooks/02_train_unet.ipynb (Kaggle kernel 02) and set EMOSMC_CELEBAHQ to the "
-                 "folder holding unet/; or pass --profile toy to edit with the bundled toy models (64x64 cartoon "
-                 "faces, not photographs).")
-    pipe = _pipeline(profile)
-    notes = []
-    x = pipe.load_images([image], notes)
-    for n in notes:
-        print("note:", n)
-    from .metrics import no_face_warnings
-
-    no_face_warnings(x, [Path(image).name])
-    settings = edit_settings(profile.name)
-    settings.update({k: v for k, v in overrides.items() if v is not None})
-    res = pipe(x, target, generator=torch.Generator().manual_seed(seed), **settings)
+    profile = get_profile("celebahq" if profile_name == "auto" else profile_name)
+    config = profile.edit.replace(**{k: v for k, v in overrides.items() if v is not None})
+    pipe = _pipeline(profile, " Or pass --profile toy to edit with the bundled toy models (64x64 cartoon faces, "
+                              "not photographs)." if profile_name == "auto" else "")
+    res = pipe(_photo(pipe, image), target, config, generator=torch.Generator().manual_seed(seed))
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(to_uint8(res.images)[0]).save(out)
     probs = dict(zip(EMOTIONS, res.probs[0].tolist()))
@@ -142,36 +148,45 @@ def edit(image: str, target: str, out: Path, profile_name: str = "auto", seed: i
     return probs
 
 
+def _parse_bool(s: str) -> bool:
+    table = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+    if s.lower() not in table:
+        raise argparse.ArgumentTypeError(f"not a boolean: {s!r} (true/false, yes/no, 1/0)")
+    return table[s.lower()]
+
+
 def _arg_type(annotation) -> callable:
-    """The argparse type of an SMCConfig field, from its annotation (``"Optional[float]"`` -> float)."""
+    """The argparse type of a setting, from its annotation (``"Optional[float]"`` -> float)."""
     a = str(annotation)
     if "bool" in a:
-        return lambda s: {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[s.lower()]
+        return _parse_bool
     return next((t for name, t in (("int", int), ("float", float)) if name in a), str)
 
 
-def add_config_args(parser: argparse.ArgumentParser, defaults: Optional[dict] = None) -> List[str]:
-    """Add every steering setting to ``parser``: each :class:`~emosmc.smc.SMCConfig` field (typed from its
-    annotation, booleans parsed from true/false, 1/0, yes/no; the registries' names as choices), then the
-    pipeline's ``--scorer`` and ``--final-check``. ``defaults`` (e.g. ``edit_settings("toy")``) gives each its
-    default; without it every default is ``None`` ("the profile's preset"). Returns the settings' names, so
-    ``{k: getattr(args, k) for k in names}`` are the pipeline's keywords."""
-    defaults = defaults or {}
-    names = []
-    for f in fields(SMCConfig):  # every steering setting, from the one place it is declared
-        if f.name == "reward_transform":
-            continue  # the pipeline's rewards are log-probabilities already
-        choices = {"potential": sorted(POTENTIALS), "reward_on": sorted(REWARD_ON),
-                   "resampling": sorted(RESAMPLING_SCHEMES)}.get(f.name)
-        parser.add_argument("--" + f.name.replace("_", "-"), type=_arg_type(f.type), default=defaults.get(f.name),
-                            choices=choices, help=f"default: {defaults[f.name]}" if f.name in defaults else
-                            "default: the profile's preset (emosmc.profiles.edit_settings)")
-        names.append(f.name)
-    parser.add_argument("--scorer", choices=["pixel", "latent"], default=defaults.get("scorer"),
-                        help="pixel: decode every particle every step (Algorithm 1); latent: the fast path")
-    parser.add_argument("--final-check", type=int, default=defaults.get("final_check"),
-                        help="latent scorer: particles decoded at the end")
-    return names + ["scorer", "final_check"]
+CHOICES = {"potential": lambda: sorted(POTENTIALS), "reward_on": lambda: sorted(REWARD_ON),
+           "resampling": lambda: sorted(RESAMPLING_SCHEMES), "scorer": lambda: list(SCORERS)}
+HELP = {"scorer": "pixel: decode every particle every step (Algorithm 1); latent: the fast path",
+        "final_check": "latent scorer: particles decoded at the end"}
+
+
+def add_config_args(parser: argparse.ArgumentParser, defaults: Optional[EditConfig] = None) -> List[str]:
+    """Add every edit setting (:meth:`EditConfig.names`) to ``parser`` as ``--num-particles`` etc.: typed
+    from its annotation (booleans from true/false, yes/no, 1/0), the registries' names as choices.
+    ``defaults`` (e.g. ``get_profile("toy").edit``) gives each its default; without it every default is
+    ``None`` ("the profile's preset"). Returns the names; :func:`config_from_args` reads them back."""
+    types = {f.name: f.type for f in (*fields(SMCConfig), *fields(EditConfig))}
+    for name in EditConfig.names():
+        default = getattr(defaults, name) if defaults is not None else None
+        choices = CHOICES[name]() if name in CHOICES else None
+        parser.add_argument("--" + name.replace("_", "-"), type=_arg_type(types[name]), default=default, choices=choices,
+                            help=HELP.get(name, "") + (f" (default: {default})" if defaults is not None
+                                                       else " (default: the profile's preset, Profile.edit)"))
+    return EditConfig.names()
+
+
+def config_from_args(args: argparse.Namespace, base: EditConfig) -> EditConfig:
+    """``base`` with every setting given on the command line (options left ``None`` keep ``base``'s)."""
+    return base.replace(**{k: getattr(args, k) for k in EditConfig.names() if getattr(args, k, None) is not None})
 
 
 def main(argv=None):
@@ -198,7 +213,8 @@ def main(argv=None):
             prof = a.profile or ("celebahq" if a.image else "toy")
             demo(Path(a.out), a.faces, a.seed, a.image, prof)
         else:
-            edit(a.image, a.target, Path(a.out), a.profile, a.seed, **{k: getattr(a, k, None) for k in knobs})
+            given = {k: getattr(a, k) for k in knobs if getattr(a, k) is not None}  # the rest: the preset's
+            edit(a.image, a.target, Path(a.out), a.profile, a.seed, **given)
     except (ValueError, FileNotFoundError) as err:
         sys.exit(f"emosmc: {err}")
 

@@ -11,13 +11,14 @@ import csv
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-__all__ = ["ImageLoadError", "load_image", "ImageFolderDataset", "IMAGE_EXTENSIONS", "to_uint8", "images_to_tensor"]
+__all__ = ["ImageLoadError", "load_image", "ImageFolderDataset", "IMAGE_EXTENSIONS", "to_uint8", "images_to_tensor",
+           "Gallery"]
 
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
 MIN_SIZE = 16
@@ -146,3 +147,15 @@ def images_to_tensor(images_uint8) -> torch.Tensor:
     """``(B, H, W, 3)`` uint8 (numpy or torch) -> ``(B, 3, H, W)`` float in ``[-1, 1]``."""
     x = torch.as_tensor(images_uint8)
     return x.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+class Gallery(dict):
+    """Faces to edit, ``name -> (3, H, W)`` tensor in ``[-1, 1]`` (a profile's :meth:`~emosmc.profiles.Profile.gallery`).
+    ``expressions``: ``name ->`` the expression a face shows, where known; ``identities``: ``name ->`` what
+    the profile's ground truth needs to judge an edit of it (the toy world: an
+    :class:`emosmc.toy.faces.Identity`; empty where there is no ground truth)."""
+
+    def __init__(self, *args, identities: Optional[Dict] = None, expressions: Optional[Dict[str, str]] = None, **kw):
+        super().__init__(*args, **kw)
+        self.identities = identities or {}
+        self.expressions = expressions or {}

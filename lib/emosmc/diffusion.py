@@ -1,15 +1,13 @@
 """Diffusion helpers shared by the engine, the pipeline, training, scorers, benchmarks and tests:
-the clean-sample prediction, img2img's timesteps, the one unguided sampling loop, a DDIM scheduler at a
-fixed eta, and the VAE's encode/decode with its scaling factor."""
+the clean-sample prediction, img2img's timesteps, the one unguided sampling loop, and the VAE's
+encode/decode with its scaling factor."""
 from __future__ import annotations
 
 from typing import Optional
 
 import torch
-from diffusers import DDIMScheduler
 
-__all__ = ["predict_x0", "img2img_timesteps", "denoise", "FixedEtaDDIMScheduler", "ddim_at_eta", "encode_images",
-           "decode_latents"]
+__all__ = ["predict_x0", "img2img_timesteps", "denoise", "encode_images", "decode_latents"]
 
 
 def predict_x0(scheduler, model_output: torch.Tensor, x: torch.Tensor, t) -> torch.Tensor:
@@ -58,29 +56,6 @@ def denoise(unet, scheduler, latents: torch.Tensor, num_inference_steps: int = 5
         eps = unet(z, t.to(dev)).sample
         z = scheduler.step(eps, t, z, generator=generator).prev_sample
     return z
-
-
-class FixedEtaDDIMScheduler(DDIMScheduler):
-    """diffusers' ``DDIMScheduler`` whose ``step`` uses ``self.eta`` unless the call passes its own (the SMC
-    engine and :func:`denoise` call ``step`` without one). Build it with :func:`ddim_at_eta`. The eta is not
-    saved with the scheduler: a pipeline saved with it loads back with the profile's DDPM scheduler."""
-
-    eta: float = 0.0
-
-    def step(self, model_output, timestep, sample, eta: Optional[float] = None, **kwargs):
-        return super().step(model_output, timestep, sample, eta=self.eta if eta is None else eta, **kwargs)
-
-
-def ddim_at_eta(scheduler, eta: float) -> FixedEtaDDIMScheduler:
-    """A DDIM scheduler with ``scheduler``'s training schedule, stepping at ``eta``: ``0`` is deterministic;
-    ``1``, with a ``fixed_small`` DDPM schedule and "leading" timestep spacing (the toy's and the report's), is
-    DDPM's ancestral step up to rounding, with the same noise draws (DDIM also draws one unused noise tensor at
-    the last step, where DDPM draws none)."""
-    if not 0.0 <= eta <= 1.0:
-        raise ValueError(f"eta must be in [0, 1], got {eta}")
-    ddim = FixedEtaDDIMScheduler.from_config(scheduler.config)
-    ddim.eta = float(eta)
-    return ddim
 
 
 @torch.no_grad()

@@ -12,10 +12,7 @@ judged without any learned model:
 * :func:`counterfactual_distance` -- how far an edit is from the true counterfactual
   ``render(identity, target)`` (whole face and expression region);
 * :func:`identity_kept` -- what an edit should leave alone: the pixel distance outside
-  the expression region, and the shift of the hair and skin colours;
-* :func:`expression_posterior` -- how much of the expression the diffusion noise leaves: the exact
-  posterior over a few candidate clean latents (an identity's seven expressions) given a noisy one,
-  what an ideal denoiser that knew the identity could recover (``benchmarks/toy_denoiser.py``).
+  the expression region, and the shift of the hair and skin colours.
 
 The rule (see :func:`true_expression`): blur the image and the seven renderings of its
 identity (at three intensities) with a small Gaussian, take the mean absolute difference
@@ -39,24 +36,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .data import images_to_tensor
 from .labels import EMOTIONS
 from .toy.faces import INTENSITY_RANGE, Identity, expression_parts, face_regions, render
 
 __all__ = ["INTENSITIES", "UNCLEAR", "GroundTruth", "expression_renders", "expression_distances", "true_expression",
-           "nearest_render", "counterfactual_distance", "identity_kept", "identity_distance", "colour_masks", "verdicts", "expression_posterior"]
+           "nearest_render", "counterfactual_distance", "identity_kept", "identity_distance", "colour_masks", "verdicts"]
 
 # The datasets render intensities in INTENSITY_RANGE; the rule compares with these.
 INTENSITIES = (INTENSITY_RANGE[0], sum(INTENSITY_RANGE) / 2, INTENSITY_RANGE[1])
 BLUR = 1.0  # Gaussian sigma, pixels, applied to both sides before the L1 distance
 
 
-def _to_tensor(a: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1).float().div(127.5).sub(1.0)
-
-
 def expression_renders(identity: Identity, size: int = 64, intensities: Sequence[float] = INTENSITIES) -> torch.Tensor:
     """``(7, len(intensities), 3, size, size)`` in ``[-1, 1]``: the identity with every expression."""
-    return torch.stack([torch.stack([_to_tensor(render(identity, e, size, s)) for s in intensities])
+    return torch.stack([images_to_tensor(np.stack([render(identity, e, size, s) for s in intensities]))
                         for e in EMOTIONS])
 
 
@@ -159,7 +153,7 @@ def nearest_render(images: torch.Tensor, identities: Sequence[Identity], intensi
     out = []
     for x, ident in zip(images.float().cpu(), identities):
         m = torch.from_numpy(face_regions(ident, x.shape[-1])["expression"])
-        renders = torch.stack([_to_tensor(render(ident, e, x.shape[-1], intensity)) for e in EMOTIONS])
+        renders = images_to_tensor(np.stack([render(ident, e, x.shape[-1], intensity) for e in EMOTIONS]))
         out.append(int((renders - x).abs().mean(1)[:, m].mean(1).argmin()))
     return torch.tensor(out)
 
@@ -171,7 +165,7 @@ def counterfactual_distance(images: torch.Tensor, identities: Sequence[Identity]
     out = {"l1": [], "l1_expression": [], "psnr": []}
     for x, ident, t in zip(images.float().cpu(), identities, targets):
         e = t if isinstance(t, str) else EMOTIONS[int(t)]
-        truth = torch.stack([_to_tensor(render(ident, e, x.shape[-1], s)) for s in INTENSITIES])
+        truth = images_to_tensor(np.stack([render(ident, e, x.shape[-1], s) for s in INTENSITIES]))
         diff = (truth - x).abs()
         m = torch.from_numpy(face_regions(ident, x.shape[-1])["expression"])
         expr = diff.mean(1)[:, m].mean(1) * 127.5
@@ -224,24 +218,3 @@ def verdicts(images: torch.Tensor, identities: Sequence[Identity], targets: Sequ
     """Short captions, ground truth first: ``"true: happy ✓"`` or ``"true: neutral ✗"``."""
     gt = true_expression(images, identities)
     return [f"true: {n} {'✓' if n == t else '✗'}" for n, t in zip(gt.names, targets)]
-
-
-def expression_posterior(noisy: torch.Tensor, candidates: torch.Tensor, alpha_bar: float) -> torch.Tensor:
-    """``(B, K)``: the exact posterior over ``K`` candidate clean latents given noisy ones
-    ``z_t = sqrt(alpha_bar) z0 + sqrt(1 - alpha_bar) eps`` (the DDPM forward process), with ``z0``
-    a priori one of the candidates, each equally likely. ``noisy``: ``(B, ...)``; ``candidates``:
-    ``(B, K, ...)`` (e.g. one identity's seven expressions, VAE-encoded) or ``(K, ...)`` shared by all.
-
-    It tells how much of the source the noise of an img2img edit leaves. It is not a bound for a
-    denoiser that must infer more from a richer prior, but measured it moves little: at the toy edit's
-    first timestep 0.925 with the identity's seven latents as candidates, 0.912 with 8 candidate geometries
-    (the true one among them) x 6 intensities of each expression (``benchmarks/toy_denoiser.py``)."""
-    a = torch.as_tensor(alpha_bar, dtype=noisy.dtype)
-    if not 0 < float(a) < 1:
-        raise ValueError(f"alpha_bar must be in (0, 1), got {float(a)}")
-    if candidates.dim() == noisy.dim():
-        candidates = candidates.expand(len(noisy), *candidates.shape)
-    if candidates.shape[0] != noisy.shape[0] or candidates.shape[2:] != noisy.shape[1:]:
-        raise ValueError(f"candidates {tuple(candidates.shape)} do not match noisy latents {tuple(noisy.shape)}")
-    sq = ((noisy[:, None] - a.sqrt() * candidates) ** 2).flatten(2).sum(-1)
-    return (-sq / (2 * (1 - a))).softmax(1)

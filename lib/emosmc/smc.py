@@ -1,46 +1,33 @@
 r"""Feynman-Kac (SMC) steering of a diffusion sampler.
 
-A population of N particles follows the model's reverse diffusion. Every
-``resample_interval`` steps each particle is scored by a reward ``r`` (for
-emotion editing: the log-probability of the target emotion), weighted by a
-potential (:mod:`emosmc.potentials`), and the population is resampled in
-proportion to its weights (:mod:`emosmc.resampling`). The sampler works with any
-diffusers scheduler, any epsilon (or v / sample) prediction model and any reward,
-on tensors of any shape: the same code runs the 2-D toy of :mod:`emosmc.toy.mixture2d`
-and the latent face editor.
+A population of N particles follows the model's reverse diffusion. Every ``resample_interval`` steps each
+particle is scored by a reward ``r`` (for emotion editing: the log-probability of the target emotion), weighted
+by a potential (:mod:`emosmc.potentials`), and the population is resampled in proportion to its weights
+(:mod:`emosmc.resampling`). The sampler works with any diffusers scheduler, any epsilon (or v / sample)
+prediction model and any reward, on tensors of any shape: the same code runs the 2-D toy of
+:mod:`emosmc.toy.mixture2d` and the latent face editor.
 
-One step of :class:`SMCSampler` (``next(sampler)``): predict (one model call), then
-every ``resample_interval`` steps reweight and maybe resample, then move (the
-scheduler's ancestral step); after the last move, the final weighting on the clean
-output.
+One step of :class:`SMCSampler` (``next(sampler)``): predict (one model call), then every
+``resample_interval`` steps weight and maybe resample, then move (the scheduler's ancestral step); after the
+last move, the final weighting on the clean output.
 
-Where the reward is computed: ``reward_on="xt"`` scores the noisy state itself
-(what the report does: it decodes the noisy latent); ``reward_on="x0"`` scores
-the scheduler's prediction of the clean sample from the same model evaluation
-(``pred_original_sample``, Singhal et al.), which costs no extra model call.
+Where the reward is computed: ``reward_on="xt"`` scores the noisy state itself (what the report does: it
+decodes the noisy latent); ``reward_on="x0"`` scores the scheduler's prediction of the clean sample from the
+same model evaluation (``pred_original_sample``, Singhal et al.), which costs no extra model call.
 
-Resampling happens at every evaluation step, or -- when ``ess_threshold`` is set
--- only when ``ESS < ess_threshold * N``; weights are carried forward otherwise.
-``ess_threshold=0`` evaluates the reward and weights the particles but never resamples.
-A resampling step whose weights are exactly uniform is skipped (it could only
-shuffle the particles), which is why ``guidance_scale=0`` reproduces the
-unguided sampler exactly for the same generator.
+Resampling happens at every evaluation step, or -- when ``ess_threshold`` is set -- only when
+``ESS < ess_threshold * N``; weights are carried forward otherwise. ``ess_threshold=0`` evaluates the reward
+and weights the particles but never resamples. A resampling step whose weights are exactly uniform is skipped
+(it could only shuffle the particles), which is why ``guidance_scale=0`` reproduces the unguided sampler
+exactly for the same generator.
 
-Guided proposals (``gradient_scale > 0``): each move shifts the DDPM transition's mean up the reward's
-gradient at the clean-sample prediction, ``delta = gradient_scale * sigma_t^2 * grad r(x0_hat)``, and draws
-``x' = mean + delta + sigma_t * eps``. With ``proposal_correction`` (the default) every move multiplies the
-particle's weight by model transition / proposal transition,
-``log p - log q = -|delta|^2 / (2 sigma^2) - eps . delta / sigma``, so the weighted population targets the
-same ``p_model exp(lambda r)`` as without the nudge (tested on the analytic 2-D target); the nudge only puts
-the particles where the weights will want them. Without the correction it is plain gradient (classifier)
-guidance, a biased sampler. It needs a DDPM scheduler with ``variance_type="fixed_small"`` and no clipping,
-and a reward that autograd can differentiate (the latent scorer; one backward pass of the reward per
-particle and step, no UNet backward). The last step (``sigma = 0``) is never nudged.
+Guided proposals (``gradient_scale > 0``, :mod:`emosmc.guided_proposal`): each move is nudged up the
+reward's gradient at the clean-sample prediction, and (with ``proposal_correction``, the default) the weights
+correct for the nudge, so the population still targets ``p_model exp(lambda r)``.
 
-Degenerate weights: a NaN reward raises :class:`ValueError`; a row in which every
-particle has zero weight (e.g. all classifier probabilities are exactly 0 with
-``reward_transform="log"``) falls back to uniform weights with a
-:class:`RuntimeWarning`.
+Degenerate weights: a NaN reward raises :class:`ValueError`; a row in which every particle has zero weight
+(e.g. all classifier probabilities are exactly 0 with ``reward_transform="log"``) falls back to uniform
+weights with a :class:`RuntimeWarning`.
 """
 from __future__ import annotations
 
@@ -52,6 +39,7 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from .diffusion import img2img_timesteps, predict_x0  # noqa: F401  (part of the engine's API)
+from .guided_proposal import check_guidable, guided_step, reward_and_grad
 from .potentials import POTENTIALS, LineageRewards, Potential, finite as _finite  # noqa: F401
 from .resampling import RESAMPLING_SCHEMES, LogWeights, gather_rows as _gather, resample
 from .smc_result import SMCResult, SMCState, StepTrace
@@ -187,8 +175,7 @@ class SMCSampler(Iterator[SMCState]):
         self.num_reward_evals = 0
         self.num_reward_grads = 0
         if config.gradient_scale > 0:
-            _check_guidable(scheduler)
-        self._result: Optional[SMCResult] = None
+            check_guidable(scheduler)
 
     # -- helpers ---------------------------------------------------------------
     def _view(self, x: torch.Tensor) -> torch.Tensor:
@@ -208,29 +195,6 @@ class SMCSampler(Iterator[SMCState]):
             r = torch.log(r)
         return r
 
-    def _reward_and_grad(self, x0: torch.Tensor, t):
-        """The reward at the clean-sample predictions and its gradient with respect to them."""
-        with torch.enable_grad():
-            z = x0.detach().requires_grad_(True)
-            r = self._reward(z, t)
-            if not r.requires_grad:
-                raise ValueError("gradient_scale > 0 needs a reward autograd can differentiate; this one returned "
-                                 "a tensor without a graph (computed under torch.no_grad?)")
-            (g,) = torch.autograd.grad(r[torch.isfinite(r)].sum(), z)
-        self.num_reward_grads += x0.shape[0]
-        return r.detach(), torch.nan_to_num(g, nan=0.0, posinf=0.0, neginf=0.0)
-
-    def _transition(self, t):
-        """``(c0, ct, sigma)`` of the DDPM step from ``t``: mean ``c0 x0 + ct x``, noise ``sigma``."""
-        sch = self.scheduler
-        ac = sch.alphas_cumprod.to(torch.float64)
-        prev = int(sch.previous_timestep(t))
-        a_t, a_prev = ac[int(t)], (ac[prev] if prev >= 0 else torch.tensor(1.0, dtype=torch.float64))
-        beta = 1 - a_t / a_prev
-        c0, ct = a_prev.sqrt() * beta / (1 - a_t), (a_t / a_prev).sqrt() * (1 - a_prev) / (1 - a_t)
-        sigma = ((1 - a_prev) / (1 - a_t) * beta).clamp(min=1e-20).sqrt() if int(t) > 0 else torch.tensor(0.0)
-        return float(c0), float(ct), float(sigma)
-
     def _log_potential(self, r: torch.Tensor, final: bool) -> torch.Tensor:
         lam, pot = self.config.guidance_scale, POTENTIALS[self.config.potential]
         if lam == 0:
@@ -249,10 +213,49 @@ class SMCSampler(Iterator[SMCState]):
         self.past = self.past.update(r)
         self.rewards = r
 
-    def _resample(self, *tensors: Optional[torch.Tensor]):
-        """Resample the rows whose weights call for it; returns ``(tensors, ancestors, which rows)``:
-        the particles' own ``(B*N, *shape)`` tensors (``None`` passes through) gathered along, the
-        ancestors ``None`` when no row resampled."""
+    def _ess(self) -> torch.Tensor:
+        return LogWeights(self.logw).ess.float().cpu()
+
+    # -- the steps of one iteration, in order ------------------------------------
+    def _predict(self, t):
+        """One model call: the model's output and the clean-sample prediction ``x0``."""
+        out = self.model(self.x, t)
+        self.num_model_evals += self.x.shape[0]
+        return out, predict_x0(self.scheduler, out, self.x, t)
+
+    def _reward_gradient(self, x0: torch.Tensor, t):
+        """Guided proposals only: the reward at ``x0`` and its gradient; ``(None, None)`` otherwise."""
+        if self.config.gradient_scale == 0:
+            return None, None
+        r, grad = reward_and_grad(self._reward, x0, t)
+        self.num_reward_grads += x0.shape[0]
+        return r, grad
+
+    def _is_weighting_step(self, k: int) -> bool:
+        """Every ``resample_interval`` steps but the first, when anything weights the particles."""
+        cfg = self.config
+        weighted = cfg.guidance_scale != 0 or (cfg.gradient_scale > 0 and cfg.proposal_correction)
+        return k > 0 and k % cfg.resample_interval == 0 and weighted
+
+    def _weight(self, x0: torch.Tensor, r_x0: Optional[torch.Tensor], t) -> Optional[torch.Tensor]:
+        """Multiply the weights by the potential of the rewards (on ``x_t`` or on ``x0``, per ``reward_on``);
+        returns the rewards, ``None`` when ``guidance_scale = 0`` (only a guided proposal's correction weighs)."""
+        cfg = self.config
+        if cfg.guidance_scale == 0:
+            return None
+        if cfg.reward_on == "x0":
+            r = r_x0 if r_x0 is not None else self._reward(x0, t)
+        else:
+            r = self._reward(self.x, t)
+        self._reweight(r, final=False)
+        return self.rewards.float().cpu()
+
+    def _maybe_resample(self, now: bool, *tensors: Optional[torch.Tensor]):
+        """At a weighting step (``now``), resample the rows whose weights call for it; returns ``(tensors,
+        ancestors, which rows)``: the particles' own ``(B*N, *shape)`` tensors (``None`` passes through)
+        gathered along, the ancestors ``None`` when no row resampled."""
+        if not now:
+            return tensors, None, None
         cfg, N = self.config, self.config.num_particles
         lw = LogWeights(self.logw)
         do = ~lw.is_uniform
@@ -277,54 +280,41 @@ class SMCSampler(Iterator[SMCState]):
         if grad is None:
             self.x = self.scheduler.step(out, t, self.x, generator=self.generator).prev_sample
         else:
-            c0, ct, sigma = self._transition(t)
-            noise = randn_tensor(self.x.shape, generator=self.generator, device=self.device, dtype=self.x.dtype)
-            delta = self.config.gradient_scale * sigma**2 * grad.to(self.x.dtype)  # sigma = 0 at the last step
-            self.x = c0 * x0 + ct * self.x + delta + sigma * noise
-            if self.config.proposal_correction and sigma > 0:
-                d, e = delta.flatten(1).double(), noise.flatten(1).double()
-                log_p_over_q = -(d * d).sum(1) / (2 * sigma**2) - (e * d).sum(1) / sigma
+            self.x, log_p_over_q = guided_step(self.scheduler, self.x, x0, grad, t, self.config.gradient_scale,
+                                               self.generator)
+            if self.config.proposal_correction and log_p_over_q is not None:
                 self.logw = self.logw + log_p_over_q.view(self.B, -1)
         if self.config.leash > 0 and self.source is not None:
             self.x = (1 - self.config.leash) * self.x + self.config.leash * self.source
+
+    def _final_weighting(self) -> torch.Tensor:
+        """After the last move: weight the clean output by its reward (the corrected potentials' last factor)."""
+        self._reweight(self._reward(self.x, self.timesteps[-1] * 0), final=True)
+        return self.rewards.float().cpu()
 
     # -- the iteration ---------------------------------------------------------
     def __iter__(self):
         return self
 
     def __next__(self) -> SMCState:
-        """One step: predict, reweight and maybe resample (every ``resample_interval`` steps), move;
-        after the last move, the final weighting on the clean output."""
+        """One step: predict, weight and maybe resample (every ``resample_interval`` steps), move; after the
+        last move, the final weighting on the clean output."""
         if self.k >= len(self.timesteps):
             raise StopIteration
-        cfg, k, t = self.config, self.k, self.timesteps[self.k]
-        out = self.model(self.x, t)
-        self.num_model_evals += self.x.shape[0]
-        x0 = predict_x0(self.scheduler, out, self.x, t)
-        rewards = ancestors = resampled = grad = r_x0 = None
-        guided = cfg.gradient_scale > 0
-        if guided:
-            r_x0, grad = self._reward_and_grad(x0, t)
-        weighted = cfg.guidance_scale != 0 or (guided and cfg.proposal_correction)
-        if k > 0 and k % cfg.resample_interval == 0 and weighted:
-            if cfg.guidance_scale != 0:
-                r = r_x0 if (r_x0 is not None and cfg.reward_on == "x0") else \
-                    self._reward(self.x if cfg.reward_on == "xt" else x0, t)
-                self._reweight(r, final=False)
-                rewards = self.rewards.float().cpu()
-            ess = LogWeights(self.logw).ess.float().cpu()
-            (out, x0, grad), ancestors, resampled = self._resample(out, x0, grad)
-        else:
-            ess = LogWeights(self.logw).ess.float().cpu()
+        k, t = self.k, self.timesteps[self.k]
+        out, x0 = self._predict(t)
+        r_x0, grad = self._reward_gradient(x0, t)
+        weighting = self._is_weighting_step(k)
+        rewards = self._weight(x0, r_x0, t) if weighting else None
+        ess = self._ess()  # of the weights before resampling
+        (out, x0, grad), ancestors, resampled = self._maybe_resample(weighting, out, x0, grad)
         self._move(out, x0, grad, t)
         self.k += 1
         done = self.k == len(self.timesteps)
         if done:
-            self._reweight(self._reward(self.x, self.timesteps[-1] * 0), final=True)
-            rewards, ess = self.rewards.float().cpu(), LogWeights(self.logw).ess.float().cpu()
-        st = StepTrace(k, int(t), ess, rewards, ancestors, resampled)
-        self.trace.append(st)
-        return SMCState(k, int(t), self._view(self.x), self._view(x0), self.logw, st, done)
+            rewards, ess = self._final_weighting(), self._ess()
+        self.trace.append(StepTrace(k, int(t), ess, rewards, ancestors, resampled))
+        return SMCState(k, int(t), self._view(self.x), self._view(x0), self.logw, self.trace[-1], done)
 
     def run(self, progress: bool = False) -> SMCResult:
         """Run all remaining steps and return the :class:`SMCResult`."""
@@ -349,22 +339,6 @@ class SMCSampler(Iterator[SMCState]):
             num_reward_evals=self.num_reward_evals,
             num_reward_grads=self.num_reward_grads,
         )
-
-
-def _check_guidable(scheduler) -> None:
-    """Guided proposals write the DDPM transition out themselves: refuse schedulers it would not match."""
-    c = scheduler.config
-    problems = []
-    if not hasattr(scheduler, "previous_timestep") or "variance_type" not in c:
-        problems.append(f"{type(scheduler).__name__} is not a DDPM scheduler")
-    else:
-        if c.variance_type not in ("fixed_small", None):
-            problems.append(f"variance_type={c.variance_type!r} (need 'fixed_small')")
-        if c.get("clip_sample") or c.get("thresholding"):
-            problems.append("clip_sample/thresholding is on (need both off)")
-    if problems:
-        raise ValueError("gradient_scale > 0 (guided proposals) needs a DDPMScheduler with variance_type='fixed_small' "
-                         "and no clipping; " + "; ".join(problems))
 
 
 def smc_sample(scheduler, model: ModelFn, reward: RewardFn, config: Optional[SMCConfig] = None,

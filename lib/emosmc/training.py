@@ -1,73 +1,22 @@
-"""Small training loops: emotion classifiers, the VAE, and the latent UNet.
+"""Small training loops for the toy world's models: emotion classifiers and the VAE, and the toy UNet's
+settings for the one UNet loop (:func:`emosmc.unet_training.train_unet`).
 
-Each loop takes tensors already in memory (the toy world renders them; the
-celebahq profile reads the latent cache), shows a progress bar, and logs to a
-``log(dict, step)`` callable -- :func:`wandb_logger` gives one that writes to
-Weights & Biases (offline when no API key is configured).
+Each loop takes tensors already in memory (the toy world renders them; the celebahq profile reads the
+latent cache), shows a progress bar, and logs to a ``log(dict, step)`` callable (:mod:`emosmc.tracking`:
+:func:`~emosmc.tracking.wandb_logger` gives one that writes to Weights & Biases).
 """
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-__all__ = ["wandb_logger", "kaggle_secret", "train_classifier", "train_vae", "train_toy_unet", "latent_scaling_factor"]
+from .tracking import LogFn, nolog
 
-LogFn = Callable[[dict, int], None]
-
-
-def _nolog(d: dict, step: int) -> None:
-    pass
-
-
-def kaggle_secret(name: str) -> Optional[str]:
-    """A secret from Kaggle's add-on (Add-ons > Secrets, attached to the notebook), else ``None``."""
-    try:
-        from kaggle_secrets import UserSecretsClient  # only exists inside Kaggle kernels
-    except ImportError:
-        return None
-    try:
-        return UserSecretsClient().get_secret(name)
-    except Exception:  # not attached to this notebook, or no such secret
-        return None
-
-
-def wandb_logger(project: str = "emosmc", name: Optional[str] = None, config: Optional[dict] = None,
-                 dir: Optional[str] = None, run_id: Optional[str] = None) -> LogFn:
-    """A ``log(dict, step)`` that writes to W&B: online when a key is configured (``WANDB_API_KEY``,
-    or the Kaggle secret of that name), else offline -- also when going online fails (a key but no
-    internet), with a message. ``dir`` holds the run files; ``run_id`` continues an earlier run (a
-    resumed training) instead of starting a new one."""
-    import wandb
-
-    if not os.environ.get("WANDB_API_KEY"):
-        key = kaggle_secret("WANDB_API_KEY")
-        if key:
-            os.environ["WANDB_API_KEY"] = key
-    mode = os.environ.get("WANDB_MODE") or ("online" if os.environ.get("WANDB_API_KEY") else "offline")
-    extra = {"id": run_id, "resume": "allow"} if run_id else {}
-    if dir:
-        Path(dir).mkdir(parents=True, exist_ok=True)
-    args = dict(project=project, name=name, config=config or {}, reinit="finish_previous", dir=dir, **extra)
-    try:
-        run = wandb.init(mode=mode, **args)
-    except Exception as err:  # wandb raises its own errors (CommError, ...) when it cannot reach its server
-        if mode != "online":
-            raise
-        print(f"W&B could not go online ({type(err).__name__}: {err}); logging offline into {dir or 'wandb/'} "
-              "instead: upload it later with `wandb sync`, or turn the notebook's internet on")
-        run = wandb.init(mode="offline", **args)
-
-    def log(d: dict, step: int) -> None:
-        run.log(d, step=step)
-
-    log.run = run  # type: ignore[attr-defined]
-    return log
+__all__ = ["train_classifier", "train_vae", "train_toy_unet", "latent_scaling_factor", "optimizer_step"]
 
 
 def optimizer_step(loss, opt, sched, bar, step: int, log: Optional[LogFn], key: str, name: str = "loss") -> None:
@@ -96,7 +45,7 @@ def _cosine(step: int, steps: int, warmup: int) -> float:
 
 def train_classifier(model, images: torch.Tensor, labels: torch.Tensor, steps: int = 2000, batch_size: int = 64,
                      lr: float = 1e-3, noise_aug: float = 0.15, seed: int = 0, progress: bool = True,
-                     log: LogFn = _nolog, mean: float = 0.5, std: float = 0.5):
+                     log: LogFn = nolog, mean: float = 0.5, std: float = 0.5):
     """Cross-entropy training of a ``transformers`` image classifier on ``images`` in ``[-1, 1]``
     (``labels`` are indices into the model's own ``id2label``). Half of each batch gets Gaussian
     pixel noise of a random scale up to ``noise_aug``, so the scorer stays sensible on decoded
@@ -125,7 +74,7 @@ def train_classifier(model, images: torch.Tensor, labels: torch.Tensor, steps: i
 
 
 def train_vae(vae, images: torch.Tensor, steps: int = 2000, batch_size: int = 32, lr: float = 2e-3,
-              kl_weight: float = 1e-6, seed: int = 0, progress: bool = True, log: LogFn = _nolog,
+              kl_weight: float = 1e-6, seed: int = 0, progress: bool = True, log: LogFn = nolog,
               decoder_only: bool = False):
     """AutoencoderKL training: L1 + MSE reconstruction plus a small KL term. ``decoder_only``
     freezes the encoder, so the latents (and a UNet trained on them) stay valid."""
@@ -163,38 +112,17 @@ def latent_scaling_factor(vae, images: torch.Tensor, batch_size: int = 256, seed
     return float(1.0 / z.std())
 
 
-def train_toy_unet(unet, latents: torch.Tensor, scheduler, steps: int = 4000, batch_size: int = 64, lr: float = 5e-4,
-               ema_decay: float = 0.999, seed: int = 0, progress: bool = True, log: LogFn = _nolog,
-               ema_warmup: bool = True, decay_lr: bool = False):
-    """Epsilon-prediction MSE on cached (scaled) latents; returns ``(unet, ema_unet)``.
-    ``ema_warmup=False`` keeps the full EMA decay from the start (when continuing a run);
-    ``decay_lr`` anneals the learning rate with a cosine."""
-    import copy
+def train_toy_unet(unet, latents: torch.Tensor, scheduler, steps: int = 4000, batch_size: int = 64,
+                   lr: float = 5e-4, ema_decay: float = 0.999, seed: int = 0, progress: bool = True,
+                   log: Optional[LogFn] = None, ema_warmup: bool = True, decay_lr: bool = False):
+    """The toy UNet's settings for :func:`emosmc.unet_training.train_unet` (epsilon-prediction MSE on cached,
+    scaled latents; AdamW without weight decay, 200 warmup steps, gradient clip 1.0, EMA with warmup, fp32,
+    nothing written to disk); returns ``(unet, ema_unet)``. ``ema_warmup=False`` keeps the full EMA decay from
+    the start (when continuing a run); ``decay_lr`` anneals the learning rate with a cosine."""
+    from .unet_training import UNetTrainingConfig, train_unet
 
-    g = torch.Generator().manual_seed(seed)
-    ema = copy.deepcopy(unet).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(unet.parameters(), lr=lr, weight_decay=0.0)
-    warm = lambda s: min(1.0, (s + 1) / 200)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, (lambda s: warm(s) * _cosine(s, steps, 0)) if decay_lr else warm)
-    T = scheduler.config.num_train_timesteps
-    unet.train()
-    bar = tqdm(_batches(len(latents), batch_size, steps, g), total=steps, desc="unet", disable=not progress)
-    for step, idx in enumerate(bar):
-        z0 = latents[idx].float()
-        noise = torch.randn(z0.shape, generator=g)
-        t = torch.randint(0, T, (len(z0),), generator=g)
-        zt = scheduler.add_noise(z0, noise, t)
-        loss = F.mse_loss(unet(zt, t).sample, noise)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        d = min(ema_decay, (1 + step) / (10 + step)) if ema_warmup else ema_decay
-        with torch.no_grad():
-            for pe, p in zip(ema.parameters(), unet.parameters()):
-                pe.lerp_(p, 1 - d)
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            log({"unet/loss": loss.item(), "unet/lr": sched.get_last_lr()[0]}, step)
-    return unet.eval(), ema
+    cfg = UNetTrainingConfig(max_steps=steps, batch_size=batch_size, learning_rate=lr, lr_warmup_steps=200,
+                             lr_schedule="cosine" if decay_lr else "constant", weight_decay=0.0,
+                             ema_decay=ema_decay, ema_warmup=ema_warmup, mixed_precision="no", seed=seed)
+    run = train_unet(cfg, latents, unet, scheduler, progress=progress, log=log)
+    return run.unet, run.ema

@@ -9,8 +9,9 @@ import torch
 
 from .data import to_uint8  # noqa: F401  (re-exported: notebooks import it from here)
 
-__all__ = ["density_contours", "particles_scatter", "ess_plot", "genealogy_plot", "offspring_bars",
-           "image_grid", "to_uint8", "edit_figure", "pipeline_diagram"]
+__all__ = ["density_contours", "particles_scatter", "ess_plot", "distinct_ancestors", "family_ess", "ancestry_plot",
+           "POTENTIAL_STYLE", "genealogy_plot", "offspring_bars", "image_grid", "counterfactual_grid", "to_uint8",
+           "edit_figure", "pipeline_diagram"]
 
 
 def density_contours(ax, log_density, lim=4.0, n=200, **kw):
@@ -34,16 +35,62 @@ def particles_scatter(ax, x, weights=None, color="C0", size=8.0, **kw):
 
 
 def ess_plot(ax, result, row: int = 0, label: Optional[str] = None, **kw):
-    """ESS after each step, with the steps that resampled marked."""
+    """ESS / N at each reverse step, counted from 1 (the numbering of ``state.step + 1``): the value at step k
+    is the ESS after step k's reweighting and before its resampling (the last one after the final weighting);
+    a marker shows each step that resampled."""
     ess = result.ess_curve()[:, row].numpy()
     N = result.log_weights.shape[1]
-    (line,) = ax.plot(ess / N, label=label, **kw)
-    res = [s.step for s in result.trace if s.resampled is not None and bool(s.resampled[row])]
-    ax.plot(res, ess[res] / N, "v", color=line.get_color(), ms=4)
-    ax.set_xlabel("reverse step")
+    steps = np.arange(1, len(ess) + 1)
+    (line,) = ax.plot(steps, ess / N, label=label, **kw)
+    res = np.array([s.step for s in result.trace if s.resampled is not None and bool(s.resampled[row])], dtype=int)
+    ax.plot(res + 1, ess[res] / N, "v", color=line.get_color(), ms=5)
+    ax.set_xlabel("reverse step (from 1)")
     ax.set_ylabel("ESS / N")
     ax.set_ylim(0, 1.05)
     return ax
+
+
+def distinct_ancestors(result) -> torch.Tensor:
+    """``(K + 1, B)``: at each step k (0 = the starting particles, K = the end) the number of distinct
+    particles of that step that have descendants among the final particles. It only grows with k; path
+    degeneracy is how small it is at the start."""
+    G = result.genealogy()  # (K + 1, B, N)
+    S = G.sort(dim=-1).values
+    return 1 + (S[..., 1:] != S[..., :-1]).sum(-1)
+
+
+def family_ess(result, step: int) -> torch.Tensor:
+    """``(B,)``: the ESS of the final weights summed per family, a family being the final particles that share
+    their ancestor at ``step``. Copies made by resampling count once, so it compares like with like: without
+    resampling it is the ordinary ESS, with resampling at most the number of distinct ancestors."""
+    G = result.genealogy()[step]  # (B, N): ancestor at `step` of each final particle
+    W = result.weights.to(torch.float64)
+    fam = torch.zeros_like(W).scatter_add_(1, G.to(W.device), W)
+    return 1.0 / (fam**2).sum(1)
+
+
+def ancestry_plot(ax, result, label: Optional[str] = None, **kw):
+    """Distinct ancestors of the final particles against the step (mean over the rows, with their range when
+    there are several): readable at any N, unlike one line per particle."""
+    D = distinct_ancestors(result).double()
+    steps = np.arange(D.shape[0])
+    (line,) = ax.plot(steps, D.mean(1).numpy(), label=label, **kw)
+    if D.shape[1] > 1:
+        ax.fill_between(steps, D.min(1).values.numpy(), D.max(1).values.numpy(), color=line.get_color(), alpha=0.15,
+                        lw=0)
+    ax.set_xlabel("reverse step (0 = the starting noise)")
+    ax.set_ylabel("distinct ancestors")
+    return ax
+
+
+# One look per potential, distinct in colour, marker and line style (no line can hide another)
+POTENTIAL_STYLE = {
+    "paper": dict(color="C3", marker="s", ls="--"),
+    "immediate": dict(color="C0", marker="o", ls="-"),
+    "difference": dict(color="C1", marker="D", ls="-", lw=2.5),
+    "max": dict(color="C2", marker="^", ls="-."),
+    "sum": dict(color="C4", marker="v", ls=":", lw=2.0),
+}
 
 
 def genealogy_plot(ax, result, row: int = 0, max_lines: int = 200, color="C0"):
@@ -72,7 +119,7 @@ def offspring_bars(ax, W, counts: dict):
         ax.bar(idx + (j + 1) * width, torch.as_tensor(c).flatten().numpy(), width, label=name)
     ax.set_xlabel("particle")
     ax.set_ylabel("children")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     return ax
 
 
@@ -99,11 +146,74 @@ def image_grid(images, titles: Optional[Sequence[str]] = None, ncols: Optional[i
     return fig
 
 
+def counterfactual_grid(edits, titles: Sequence[str], counterfactuals=None, cf_titles: Optional[Sequence[str]] = None,
+                        references: Sequence = (), ncols: Optional[int] = None, scale: float = 2.2,
+                        fontsize: float = 10, cf_label: str = "true\ncounterfactual"):
+    """Edits large enough to read, each beside what it should have become.
+
+    ``edits``: ``(B, 3, H, W)`` in ``[-1, 1]``, laid out ``ncols`` to a row, titled ``titles``. With
+    ``counterfactuals`` (same shape: in the toy world ``render(identity, target)`` of each edit), every row of
+    edits gets a row beneath it holding their counterfactuals (titled ``cf_titles``), labelled ``cf_label`` on
+    the left. ``references`` -- ``(image (3, H, W), title)`` pairs such as the source face -- fill the first
+    column, one per row of edits. Every face is ``scale`` inches wide, every title ``fontsize`` points."""
+    edits = to_uint8(edits) if isinstance(edits, torch.Tensor) else np.asarray(edits)
+    B = len(edits)
+    if len(titles) != B:
+        raise ValueError(f"{B} edits but {len(titles)} titles")
+    cfs = None
+    if counterfactuals is not None:
+        cfs = to_uint8(counterfactuals) if isinstance(counterfactuals, torch.Tensor) else np.asarray(counterfactuals)
+        if len(cfs) != B:
+            raise ValueError(f"{B} edits but {len(cfs)} counterfactuals")
+    cf_titles = list(cf_titles) if cf_titles is not None else [""] * B
+    ncols = ncols or B
+    bands = int(np.ceil(B / ncols))
+    if len(references) > bands:
+        raise ValueError(f"{len(references)} references for {bands} row(s) of edits: one per row at most")
+    lead = 1 if references or cfs is not None else 0  # the first column: references and the row labels
+    per_band = 2 if cfs is not None else 1
+
+    def lines(ts):
+        return max([1] + [str(t).count("\n") + 1 for t in ts if t])
+
+    heights = []
+    for b in range(bands):
+        row = list(titles[b * ncols:(b + 1) * ncols]) + ([references[b][1]] if b < len(references) else [])
+        heights.append(scale + lines(row) * fontsize * 1.45 / 72)
+        if cfs is not None:
+            heights.append(scale + lines(cf_titles[b * ncols:(b + 1) * ncols]) * fontsize * 1.45 / 72)
+    fig, axes = plt.subplots(bands * per_band, ncols + lead, figsize=(scale * (ncols + lead) * 1.04, sum(heights)),
+                             gridspec_kw=dict(height_ratios=heights), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i in range(B):
+        b, c = divmod(i, ncols)
+        ax = axes[b * per_band, lead + c]
+        ax.imshow(edits[i])
+        ax.set_title(titles[i], fontsize=fontsize)
+        if cfs is not None:
+            ax = axes[b * per_band + 1, lead + c]
+            ax.imshow(cfs[i])
+            if cf_titles[i]:
+                ax.set_title(cf_titles[i], fontsize=fontsize)
+    for b, (image, title) in enumerate(references):
+        ax = axes[b * per_band, 0]
+        ax.imshow(to_uint8(image[None])[0] if isinstance(image, torch.Tensor) else np.asarray(image))
+        ax.set_title(title, fontsize=fontsize)
+    if cfs is not None:
+        for b in range(bands):
+            axes[b * per_band + 1, 0].text(0.95, 0.5, cf_label, transform=axes[b * per_band + 1, 0].transAxes,
+                                           ha="right", va="center", fontsize=fontsize)
+    fig.tight_layout()
+    return fig
+
+
 def edit_figure(source, best, particles, particle_probs, result, target: str, row: int = 0, best_prob=None,
-                best_truth=None, particle_truths=None):
+                best_truth=None, particle_truths=None, counterfactual=None):
     """One steered edit at a glance: source and best result, every final particle with the
     classifier's target probability, the ESS over the steps, and the particles' genealogy. In the
-    toy world ``best_truth`` / ``particle_truths`` (true expressions) are shown first."""
+    toy world ``best_truth`` / ``particle_truths`` (true expressions) are shown first, and
+    ``counterfactual`` (``render(identity, target)``) beside the best result."""
     def mark(truth):
         return f"true: {truth} {'✓' if truth == target else '✗'}" if truth else ""
 
@@ -112,22 +222,23 @@ def edit_figure(source, best, particles, particle_probs, result, target: str, ro
     prow = int(np.ceil(N / ncols))
     fig = plt.figure(figsize=(1.4 * ncols, 2.6 + 1.4 * prow + 2.2))
     gs = fig.add_gridspec(2 + prow, ncols, height_ratios=[2.2] + [1.2] * prow + [2.2])
-    src, bst = to_uint8(source[None])[0], to_uint8(best[None])[0]
+    tops = [(source, "source"),
+            (best, f"best particle -> {target}" + (f"\n{mark(best_truth)}," if best_truth else "")
+             + (f"  classifier p={best_prob:.2f}" if best_prob is not None else ""))]
+    if counterfactual is not None:
+        tops.append((counterfactual, f"true counterfactual\nrender(identity, {target})"))
+    edges = np.linspace(0, ncols, len(tops) + 1).round().astype(int)
+    for (image, title), a, b in zip(tops, edges[:-1], edges[1:]):
+        ax = fig.add_subplot(gs[0, a:b])
+        ax.imshow(to_uint8(image[None])[0])
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
     h = ncols // 2
-    ax = fig.add_subplot(gs[0, :h])
-    ax.imshow(src)
-    ax.set_title("source", fontsize=9)
-    ax.axis("off")
-    ax = fig.add_subplot(gs[0, h:])
-    ax.imshow(bst)
-    ax.set_title(f"best particle -> {target}" + (f"\n{mark(best_truth)}," if best_truth else "")
-                 + (f"  classifier p={best_prob:.2f}" if best_prob is not None else ""), fontsize=9)
-    ax.axis("off")
     for i, im in enumerate(to_uint8(particles)):
         ax = fig.add_subplot(gs[1 + i // ncols, i % ncols])
         ax.imshow(im)
         head = f"{particle_truths[i]} {'✓' if particle_truths[i] == target else '✗'}\n" if particle_truths else ""
-        ax.set_title(f"{head}p={float(particle_probs[i]):.2f}", fontsize=7)
+        ax.set_title(f"{head}p={float(particle_probs[i]):.2f}", fontsize=9)
         ax.axis("off")
     ess_plot(fig.add_subplot(gs[-1, :h]), result, row)
     genealogy_plot(fig.add_subplot(gs[-1, h:]), result, row)

@@ -1,3 +1,35 @@
-from .assets import main
+"""``python -m emosmc.toy``: ``train-assets`` trains the bundled toy models (:mod:`emosmc.toy.assets`),
+``write-dataset`` renders a toy-face image folder."""
+import argparse
+import json
+from pathlib import Path
 
-main()
+from . import assets
+from .assets import train_assets
+from .dataset import write_dataset
+from .faces import HELDOUT_SEED
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m emosmc.toy", description=assets.__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train-assets", help="train the bundled toy models from scratch")
+    t.add_argument("--out", default=str(Path(__file__).parents[1] / "assets" / "toy"))
+    t.add_argument("--scale", type=float, default=1.0, help="fraction of the default data and steps")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--long-refine", action="store_true",
+                   help="12000 more annealed UNet steps (the old world's last stage; about 80 CPU-minutes)")
+    w = sub.add_parser("write-dataset", help="render a toy-face image folder with labels.csv")
+    w.add_argument("out")
+    w.add_argument("--identities", type=int, default=100)
+    w.add_argument("--seed", type=int, default=HELDOUT_SEED)
+    a = p.parse_args(argv)
+    if a.cmd == "train-assets":
+        print(json.dumps(train_assets(Path(a.out), a.scale, a.seed, long_refine=a.long_refine), indent=2))
+    else:
+        print(write_dataset(a.out, a.identities, a.seed))
+
+
+if __name__ == "__main__":
+    main()

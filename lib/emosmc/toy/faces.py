@@ -22,11 +22,9 @@ for clean edges. Everything is deterministic given a seed.
 """
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
-from typing import Iterable, List, Tuple
+from typing import Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -45,10 +43,8 @@ __all__ = [
     "Identity",
     "sample_identity",
     "render",
-    "write_dataset",
     "face_regions",
     "expression_parts",
-    "add_bad_files",
 ]
 
 
@@ -154,6 +150,34 @@ def _rot(points, center, deg):
     return [(cx + (x - cx) * c - (y - cy) * s, cy + (x - cx) * s + (y - cy) * c) for x, y in points]
 
 
+class _Canvas:
+    """A supersampled drawing surface in face coordinates: the centre ``(cx, cy)``, the face's half-sizes
+    ``(fw, fh)`` and the identity's tilt, which every shape is rotated by."""
+
+    def __init__(self, identity: Identity, size: int, supersample: int):
+        self.S = S = size * supersample
+        self.img = Image.new("RGB", (S, S), tuple(int(255 * v) for v in identity.background))
+        self.d = ImageDraw.Draw(self.img)
+        self.cx, self.cy = S * (0.5 + identity.dx), S * (0.53 + identity.dy)
+        self.fw, self.fh = S * identity.face_width, S * identity.face_height
+        self.tilt = identity.tilt
+        self.hair = tuple(int(255 * v) for v in identity.hair)
+        self.skin = tuple(int(255 * v) for v in identity.skin)
+
+    def poly(self, points, **kw):
+        self.d.polygon(_rot(points, (self.cx, self.cy), self.tilt), **kw)
+
+    def line(self, points, width, fill=INK):
+        self.d.line(_rot(points, (self.cx, self.cy), self.tilt), fill=fill, width=int(width), joint="curve")
+        r = width / 2  # round caps
+        for x, y in _rot([points[0], points[-1]], (self.cx, self.cy), self.tilt):
+            self.d.ellipse([x - r, y - r, x + r, y + r], fill=fill)
+
+    def ellipse(self, x, y, rx, ry, **kw):
+        pts = [(x + rx * math.cos(t), y + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 48)]
+        self.poly(pts, **kw)
+
+
 def render(identity: Identity, expression: str, size: int = 64, intensity: float = 1.0,
            supersample: int = 4) -> np.ndarray:
     """Render one face as a ``(size, size, 3)`` uint8 array.
@@ -164,85 +188,88 @@ def render(identity: Identity, expression: str, size: int = 64, intensity: float
     """
     if expression not in _EXPRESSIONS:
         raise ValueError(f"unknown expression {expression!r}; choose one of {list(EMOTIONS)}")
-    S = size * supersample
     neutral = _EXPRESSIONS["neutral"]
     e = {k: (neutral[k] + (v - neutral[k]) * intensity if k in neutral else v)
          for k, v in _EXPRESSIONS[expression].items()}
-    ident = identity
-    img = Image.new("RGB", (S, S), tuple(int(255 * v) for v in ident.background))
-    d = ImageDraw.Draw(img)
-    cx, cy = S * (0.5 + ident.dx), S * (0.53 + ident.dy)
-    fw, fh = S * ident.face_width, S * ident.face_height
-    hair = tuple(int(255 * v) for v in ident.hair)
-    skin = tuple(int(255 * v) for v in ident.skin)
+    c = _Canvas(identity, size, supersample)
+    _draw_head(c, identity.hair_style)
+    ey, ex, ry0 = _draw_eyes(c, identity, e)
+    _draw_brows(c, e, ex, ey, ry0)
+    _draw_nose(c, e)
+    _draw_mouth(c, e, intensity)
+    return np.array(c.img.resize((size, size), Image.LANCZOS))
 
-    def poly(points, **kw):
-        d.polygon(_rot(points, (cx, cy), ident.tilt), **kw)
 
-    def line(points, width, fill=INK):
-        d.line(_rot(points, (cx, cy), ident.tilt), fill=fill, width=int(width), joint="curve")
-        r = width / 2  # round caps
-        for x, y in _rot([points[0], points[-1]], (cx, cy), ident.tilt):
-            d.ellipse([x - r, y - r, x + r, y + r], fill=fill)
-
-    def ellipse(x, y, rx, ry, **kw):
-        pts = [(x + rx * math.cos(t), y + ry * math.sin(t)) for t in np.linspace(0, 2 * math.pi, 48)]
-        poly(pts, **kw)
-
-    # hair behind the face
-    style = ident.hair_style
+def _draw_head(c: _Canvas, style: str) -> None:
+    """Hair behind the face, the face and ears, then the fringe."""
+    cx, cy, fw, fh, hair = c.cx, c.cy, c.fw, c.fh, c.hair
     if style == "long":
-        poly([(cx - fw * 1.15, cy - fh * 0.4), (cx + fw * 1.15, cy - fh * 0.4), (cx + fw * 1.2, cy + fh * 1.2),
-              (cx - fw * 1.2, cy + fh * 1.2)], fill=hair)
+        c.poly([(cx - fw * 1.15, cy - fh * 0.4), (cx + fw * 1.15, cy - fh * 0.4), (cx + fw * 1.2, cy + fh * 1.2),
+                (cx - fw * 1.2, cy + fh * 1.2)], fill=hair)
     if style in ("long", "bob", "short", "spiky"):
-        ellipse(cx, cy - fh * 0.2, fw * 1.12, fh * 0.95, fill=hair)
+        c.ellipse(cx, cy - fh * 0.2, fw * 1.12, fh * 0.95, fill=hair)
     if style == "bob":
-        poly([(cx - fw * 1.12, cy - fh * 0.3), (cx + fw * 1.12, cy - fh * 0.3), (cx + fw * 1.08, cy + fh * 0.5),
-              (cx - fw * 1.08, cy + fh * 0.5)], fill=hair)
-    # face and ears
-    ellipse(cx - fw * 0.98, cy, fw * 0.14, fh * 0.2, fill=skin)
-    ellipse(cx + fw * 0.98, cy, fw * 0.14, fh * 0.2, fill=skin)
-    ellipse(cx, cy, fw, fh, fill=skin)
-    # fringe
+        c.poly([(cx - fw * 1.12, cy - fh * 0.3), (cx + fw * 1.12, cy - fh * 0.3), (cx + fw * 1.08, cy + fh * 0.5),
+                (cx - fw * 1.08, cy + fh * 0.5)], fill=hair)
+    c.ellipse(cx - fw * 0.98, cy, fw * 0.14, fh * 0.2, fill=c.skin)
+    c.ellipse(cx + fw * 0.98, cy, fw * 0.14, fh * 0.2, fill=c.skin)
+    c.ellipse(cx, cy, fw, fh, fill=c.skin)
     if style in ("short", "bob", "long"):
-        ellipse(cx, cy - fh * 0.98, fw * 0.95, fh * 0.24, fill=hair)
+        c.ellipse(cx, cy - fh * 0.98, fw * 0.95, fh * 0.24, fill=hair)
     elif style == "spiky":
         pts = []
         for i in range(7):
             x = cx - fw * 0.9 + 1.8 * fw * i / 6
             pts += [(x, cy - fh * 0.78), (x + fw * 0.15, cy - fh * 1.2)]
         pts += [(cx + fw * 0.9, cy - fh * 0.78), (cx + fw * 0.9, cy - fh * 1.05), (cx - fw * 0.9, cy - fh * 1.05)]
-        poly(pts, fill=hair)
+        c.poly(pts, fill=hair)
 
-    # eyes: a white eye with a dark outline and pupil; happy pushes a lower lid up into a crescent
-    ex = fw * 0.42 * ident.eye_spacing
-    ey = cy - fh * 0.05
+
+def _draw_eyes(c: _Canvas, ident: Identity, e: dict):
+    """A white eye with a dark outline and pupil; happy pushes a lower lid up into a crescent. Returns the
+    eyes' height, half-spacing and neutral half-height, which the brows sit on."""
+    S, cx = c.S, c.cx
+    ex = c.fw * 0.42 * ident.eye_spacing
+    ey = c.cy - c.fh * 0.05
     rx, ry0 = S * 0.075 * ident.eye_size, S * 0.05 * ident.eye_size
     for side in (-1, 1):
         ry = ry0 * e["eye_open"] * (0.75 if (e.get("asym") and side == 1) else 1.0)
         x = cx + side * ex
-        ellipse(x, ey, rx + S * 0.01, ry + S * 0.01, fill=INK)
-        ellipse(x, ey, rx, ry, fill=SCLERA)
+        c.ellipse(x, ey, rx + S * 0.01, ry + S * 0.01, fill=INK)
+        c.ellipse(x, ey, rx, ry, fill=SCLERA)
         pr = S * 0.032 * ident.eye_size
-        ellipse(x, ey, pr, min(pr, ry), fill=PUPIL)
+        c.ellipse(x, ey, pr, min(pr, ry), fill=PUPIL)
         if e["eye_smile"] > 0.05:
             lid = e["eye_smile"]
-            ellipse(x, ey + ry0 * (2.3 - 1.5 * lid), rx * 1.35, ry0 * 1.4, fill=skin)
-    # brows: thick bars; inner ends down (angry) or up (sad, fear), both raised (surprise)
+            c.ellipse(x, ey + ry0 * (2.3 - 1.5 * lid), rx * 1.35, ry0 * 1.4, fill=c.skin)
+    return ey, ex, ry0
+
+
+def _draw_brows(c: _Canvas, e: dict, ex: float, ey: float, ry0: float) -> None:
+    """Thick bars; inner ends down (angry) or up (sad, fear), both raised (surprise)."""
+    S = c.S
     by = ey - ry0 - S * 0.075 - S * 0.06 * e["brow_raise"]
     bw = S * 0.1
     for side in (-1, 1):
         tilt = e["brow_tilt"] * (0.2 if (e.get("asym") and side == -1) else 1.0)
-        inner = (cx + side * (ex - bw), by + S * 0.07 * tilt)
-        outer = (cx + side * (ex + bw), by - S * 0.03 * tilt)
-        line([outer, inner], S * 0.07)
-    # nose (and disgust's wrinkles beside it)
-    line([(cx, cy + fh * 0.05), (cx - S * 0.02, cy + fh * 0.27), (cx + S * 0.015, cy + fh * 0.3)], S * 0.02)
+        inner = (c.cx + side * (ex - bw), by + S * 0.07 * tilt)
+        outer = (c.cx + side * (ex + bw), by - S * 0.03 * tilt)
+        c.line([outer, inner], S * 0.07)
+
+
+def _draw_nose(c: _Canvas, e: dict) -> None:
+    """The nose, and disgust's wrinkles beside it."""
+    S, cx, cy, fh = c.S, c.cx, c.cy, c.fh
+    c.line([(cx, cy + fh * 0.05), (cx - S * 0.02, cy + fh * 0.27), (cx + S * 0.015, cy + fh * 0.3)], S * 0.02)
     if e.get("asym"):
         for k in (1.0, 1.6):
-            line([(cx + k * S * 0.04, cy + fh * 0.06), (cx + k * S * 0.06, cy + fh * 0.2)], S * 0.025)
-    # mouth: a parabola for the upper lip; opened into a dark shape, with teeth where the expression shows them
-    my = cy + fh * 0.52
+            c.line([(cx + k * S * 0.04, cy + fh * 0.06), (cx + k * S * 0.06, cy + fh * 0.2)], S * 0.025)
+
+
+def _draw_mouth(c: _Canvas, e: dict, intensity: float) -> None:
+    """A parabola for the upper lip; opened into a dark shape, with teeth where the expression shows them."""
+    S, cx = c.S, c.cx
+    my = c.cy + c.fh * 0.52
     mw = S * 0.17 * e["width"]
     curve = S * 0.11 * e["curve"]
     opening = S * 0.16 * e["open"]
@@ -251,26 +278,25 @@ def render(identity: Identity, expression: str, size: int = 64, intensity: float
     upper = [(cx + mw * x, my - curve * (x**2 - 0.3) - l) for x, l in zip(xs, lift)]
     lower = [(px, py + opening * (1 - x**2)) for (px, py), x in zip(upper, xs)]
     if e.get("round"):
-        ellipse(cx, my + S * 0.04, mw, S * 0.08 * e["open"] + S * 0.02, fill=INK)
-        ellipse(cx, my + S * 0.04, mw - S * 0.02, S * 0.08 * e["open"], fill=MOUTH_DARK)
+        c.ellipse(cx, my + S * 0.04, mw, S * 0.08 * e["open"] + S * 0.02, fill=INK)
+        c.ellipse(cx, my + S * 0.04, mw - S * 0.02, S * 0.08 * e["open"], fill=MOUTH_DARK)
     elif e.get("clench") and opening > S * 0.01:
         top = [(px, py - opening * 0.45 * (1 - x**2) ** 0.5) for (px, py), x in zip(upper, xs)]
         bot = [(px, py + opening * 0.55 * (1 - x**2) ** 0.5) for (px, py), x in zip(upper, xs)]
-        poly(top + bot[::-1], fill=TEETH, outline=INK, width=int(S * 0.02))
-        line(upper, S * 0.02)
+        c.poly(top + bot[::-1], fill=TEETH, outline=INK, width=int(S * 0.02))
+        c.line(upper, S * 0.02)
         for x in (-0.6, -0.2, 0.2, 0.6):
             px = cx + mw * x
             py = my - curve * (x**2 - 0.3)
-            line([(px, py - opening * 0.4), (px, py + opening * 0.5)], S * 0.012)
+            c.line([(px, py - opening * 0.4), (px, py + opening * 0.5)], S * 0.012)
     elif opening > S * 0.01:
-        poly(upper + lower[::-1], fill=MOUTH_DARK, outline=INK, width=int(S * 0.025))
+        c.poly(upper + lower[::-1], fill=MOUTH_DARK, outline=INK, width=int(S * 0.025))
         if e.get("teeth"):
             band = [(px, py + opening * 0.35 * (1 - x**2)) for (px, py), x in zip(upper, xs)]
-            poly(upper[3:-3] + band[3:-3][::-1], fill=TEETH)
-        line(upper, S * 0.025)
+            c.poly(upper[3:-3] + band[3:-3][::-1], fill=TEETH)
+        c.line(upper, S * 0.025)
     else:
-        line(upper, S * 0.05, fill=MOUTH_DARK)
-    return np.array(img.resize((size, size), Image.LANCZOS))
+        c.line(upper, S * 0.05, fill=MOUTH_DARK)
 
 
 def expression_parts(identity: Identity, size: int = 64) -> Tuple[np.ndarray, np.ndarray]:
@@ -291,44 +317,3 @@ def face_regions(identity: Identity, size: int = 64) -> dict:
     eyes_brows, mouth = expression_parts(identity, size)
     expr = eyes_brows | mouth
     return {"expression": expr, "identity": ~expr}
-
-
-def write_dataset(root: str | Path, n_identities: int, seed: int = 0, size: int = 64,
-                  expressions: Iterable[str] = EMOTIONS, intensity_range=INTENSITY_RANGE) -> Path:
-    """Render ``n_identities`` x ``len(expressions)`` faces into ``root/images/*.png`` and a
-    ``root/labels.csv`` with the file name, identity id, expression, intensity and every identity
-    attribute. Returns the CSV path. Loadable with :func:`emosmc.data.ImageFolderDataset`."""
-    root = Path(root)
-    (root / "images").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    rows: List[dict] = []
-    for i in range(n_identities):
-        ident = sample_identity(rng)
-        for expr in expressions:
-            s = float(rng.uniform(*intensity_range))
-            name = f"id{i:05d}_{expr}.png"
-            Image.fromarray(render(ident, expr, size, s)).save(root / "images" / name)
-            rows.append({"file": f"images/{name}", "identity": i, "expression": expr, "intensity": round(s, 3),
-                         **ident.to_row()})
-    path = root / "labels.csv"
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
-
-
-def add_bad_files(folder: str | Path) -> List[str]:
-    """Drop the usual troublemakers of a scraped image folder into ``folder`` (made from its first
-    face): a truncated PNG, a text file named ``.jpg``, a 10x10 image, and grayscale, RGBA and CMYK
-    copies. Loaders must list the first three as skipped and convert the others."""
-    folder = Path(folder)
-    first = sorted(folder.glob("*.png"))[0]
-    face = Image.open(first).convert("RGB")
-    (folder / "zz_truncated.png").write_bytes(first.read_bytes()[:200])
-    (folder / "zz_notes.jpg").write_text("this is not an image")
-    face.crop((0, 0, 10, 10)).save(folder / "zz_tiny.png")
-    face.convert("L").save(folder / "zz_gray.png")
-    face.convert("RGBA").save(folder / "zz_rgba.png")
-    face.convert("CMYK").save(folder / "zz_cmyk.jpg")
-    return ["zz_truncated.png", "zz_notes.jpg", "zz_tiny.png", "zz_gray.png", "zz_rgba.png", "zz_cmyk.jpg"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from diffusers import DDPMScheduler
 
-__all__ = ["GaussianMixture2D", "LogisticReward", "default_mixture", "make_scheduler"]
+__all__ = ["GaussianMixture2D", "LogisticReward", "default_mixture", "rare_mode_mixture", "make_scheduler"]
 
 
 @dataclass
@@ -51,19 +51,28 @@ class GaussianMixture2D:
         a = torch.as_tensor(a, dtype=torch.float64)
         m, v = self._noisy_params(a)
         x = x.to(torch.float64)
-        d2 = ((x[..., None, :] - m) ** 2).sum(-1)  # (..., J)
+        d2 = ((x * x).sum(-1, keepdim=True) - 2 * x @ m.T + (m * m).sum(-1)).clamp(min=0)  # (..., J) |x - m_j|^2
         return self.weights.log() - d2 / (2 * v) - torch.log(2 * torch.pi * v)
 
     def component_of(self, x: torch.Tensor) -> torch.Tensor:
         """Most probable mixture component of each point (its 'mode label')."""
         return self._component_log_probs(x).argmax(-1)
 
+    def component_masses(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Weighted share of the points in each component (by :meth:`component_of`): ``x`` is ``(..., N, 2)``,
+        ``weights`` ``(..., N)`` normalised (equal weights when omitted); returns ``(..., J)``."""
+        labels = self.component_of(x)
+        if weights is None:
+            weights = torch.full(labels.shape, 1.0 / labels.shape[-1], dtype=torch.float64)
+        out = torch.zeros(*labels.shape[:-1], len(self.weights), dtype=torch.float64)
+        return out.scatter_add_(-1, labels, weights.to(torch.float64))
+
     def epsilon(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
         """Exact ``eps(x, t) = -sqrt(1 - a) grad log p_t(x)`` at ``alphas_cumprod = a``."""
         x64 = x.to(torch.float64)
         m, v = self._noisy_params(a)
-        resp = torch.softmax(self._component_log_probs(x64, a), dim=-1)  # (..., J)
-        score = (resp[..., None] * (m - x64[..., None, :]) / v[:, None]).sum(-2)
+        resp_v = torch.softmax(self._component_log_probs(x64, a), dim=-1) / v  # (..., J) responsibilities / v_j
+        score = resp_v @ m - x64 * resp_v.sum(-1, keepdim=True)  # sum_j resp_j (m_j - x) / v_j
         return (-(1 - a).sqrt() * score).to(x.dtype)
 
     def as_model(self, scheduler):
@@ -113,6 +122,16 @@ def default_mixture() -> GaussianMixture2D:
         means=torch.tensor([[-2.0, 0.0], [2.0, 0.0], [0.0, 2.5]]),
         stds=torch.tensor([0.5, 0.5, 0.5]),
         weights=torch.tensor([0.4, 0.4, 0.2]),
+    )
+
+
+def rare_mode_mixture(rare: float = 0.02) -> GaussianMixture2D:
+    """Two modes, left and right, where the right one (the class the reward favours) holds only ``rare``
+    of the mass: end-only importance sampling from a few particles often has no particle there."""
+    return GaussianMixture2D(
+        means=torch.tensor([[-2.0, 0.0], [2.0, 0.0]]),
+        stds=torch.tensor([0.5, 0.5]),
+        weights=torch.tensor([1.0 - rare, rare]),
     )
 
 

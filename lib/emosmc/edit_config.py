@@ -1,0 +1,77 @@
+"""``EditConfig``: every setting of one edit, in one object.
+
+    from emosmc.profiles import get_profile
+    config = get_profile("toy").edit                 # the profile's preset
+    config = config.replace(num_particles=8)        # a new config; an unknown name is an error
+    out = pipe(images, "happy", config)
+
+It holds the :class:`~emosmc.smc.SMCConfig` that steers the sampler (its fields are readable on the
+config itself: ``config.num_particles``) and the two settings of the pipeline around it: ``scorer`` (what
+reads the particles) and ``final_check`` (how many particles the latent scorer's edit decodes at the
+end). Every default is declared once: the steering settings' in ``SMCConfig`` (the report's), these two
+here; a profile's preset names only what differs (:mod:`emosmc.profiles`). The CLI, the benchmarks and
+the explorer build their options from :meth:`EditConfig.names`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace as _replace
+from typing import List
+
+from .smc import SMCConfig
+
+__all__ = ["EditConfig", "SCORERS"]
+
+# pixel: decode every particle at every step and run the classifier (the report's Algorithm 1);
+# latent: the distilled latent scorer reads the latents (no decode while steering)
+SCORERS = ("pixel", "latent")
+# SMCConfig's fields that an edit does not set: the pipeline's rewards are log-probabilities already
+_ENGINE_ONLY = ("reward_transform",)
+
+
+@dataclass(frozen=True)
+class EditConfig:
+    """The settings of one edit: ``smc`` (the sampler's), ``scorer`` and ``final_check``.
+
+    ``scorer="latent"`` steers with the latent scorer and then decodes the ``final_check`` particles it
+    likes best per source; the pixel classifier picks among them (0: decode only its best)."""
+
+    smc: SMCConfig = field(default_factory=SMCConfig)
+    scorer: str = "pixel"
+    final_check: int = 4
+
+    def __post_init__(self):
+        if not isinstance(self.smc, SMCConfig):
+            raise TypeError(f"smc must be an SMCConfig, got {type(self.smc).__name__}")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"unknown scorer {self.scorer!r}; choose one of {list(SCORERS)}")
+        if int(self.final_check) != self.final_check or self.final_check < 0:
+            raise ValueError(f"final_check must be an integer >= 0, got {self.final_check}")
+        if self.smc.reward_transform is not None:
+            raise ValueError("an edit's rewards are log-probabilities: reward_transform must stay None")
+
+    @staticmethod
+    def names() -> List[str]:
+        """Every setting an edit takes, in order: the steering settings (SMCConfig's fields), then
+        ``scorer`` and ``final_check``."""
+        return [f.name for f in fields(SMCConfig) if f.name not in _ENGINE_ONLY] + ["scorer", "final_check"]
+
+    def replace(self, **overrides) -> "EditConfig":
+        """A new config with ``overrides`` (any of :meth:`names`) changed; each is validated, and an
+        unknown name is an error that lists the valid ones."""
+        names = self.names()
+        unknown = sorted(set(overrides) - set(names))
+        if unknown:
+            raise ValueError(f"unknown edit setting(s) {unknown}; the settings are {names}")
+        own = {k: overrides.pop(k) for k in ("scorer", "final_check") if k in overrides}
+        return _replace(self, smc=_replace(self.smc, **overrides) if overrides else self.smc, **own)
+
+    def to_dict(self) -> dict:
+        """Every setting by name (:meth:`names`): for JSON records and tables."""
+        return {k: getattr(self, k) for k in self.names()}
+
+    def __getattr__(self, name: str):
+        # the steering settings read through: config.num_particles is config.smc.num_particles
+        smc = self.__dict__.get("smc")
+        if smc is not None and not name.startswith("_") and name in smc.__dataclass_fields__:
+            return getattr(smc, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
