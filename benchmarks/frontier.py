@@ -33,7 +33,7 @@ import torch
 from emosmc.baselines import METHODS, method_settings
 from emosmc.cli import add_config_args, config_from_args
 from emosmc.data import images_to_tensor
-from emosmc.ground_truth import counterfactual_distance, identity_kept, true_expression
+from emosmc.evaluation import evaluate
 from emosmc.labels import EMOTIONS
 from emosmc.metrics import Realism, kid
 from emosmc.pipeline import EmotionEditPipeline
@@ -68,29 +68,25 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far (Linux: KiB)
 
 
-def run_one(pipe, judge, realism, ref_feats, method, budget, xs, idents, names, seed, base):
+def run_one(prof, pipe, judge, realism, ref_feats, method, budget, xs, idents, names, seed, base):
     config = method_settings(method, base, budget)
     t0 = time.time()
     out = pipe(xs, names, config, generator=torch.Generator().manual_seed(seed), progress=False)
-    secs = (time.time() - t0) / len(xs)
-    tgt = torch.tensor([EMOTIONS.index(n) for n in names])
-    gt = true_expression(out.images, idents)
+    ev = evaluate(xs, out.images, names, prof, identities=idents, judge=judge, classifier_probs=out.target_probs,
+                  seconds=time.time() - t0)
     with torch.no_grad():
-        j = judge(out.images).argmax(-1).cpu()
         feats = judge.features(out.images).cpu()
-    cf = counterfactual_distance(out.images, idents, names)
-    keep = identity_kept(xs, out.images, idents)
     real = realism(out.images)
     run_kid = kid(feats, ref_feats) if len(feats) >= 2 else float("nan")
     n = len(xs)
     rows = []
-    for i in range(n):
-        rows.append(dict(true_flip=int(gt.is_(tgt)[i]), unclear=int(gt.labels[i] < 0), judge_flip=int(j[i] == tgt[i]),
-                         classifier_p=float(out.target_probs[i]), l1_expression=float(cf["l1_expression"][i]),
-                         outside_l1=float(keep["outside_l1"][i]), hair_shift=float(keep["hair_shift"][i]),
-                         skin_shift=float(keep["skin_shift"][i]), realism=float(real[i]), kid=run_kid,
+    for i, r in enumerate(ev.records()):
+        rows.append(dict(true_flip=int(r["true_flip"]), unclear=int(r["unclear"]), judge_flip=int(r["judge_flip"]),
+                         classifier_p=r["classifier_prob"], l1_expression=r["l1_expression"],
+                         outside_l1=r["identity"], hair_shift=r["hair_shift"], skin_shift=r["skin_shift"],
+                         realism=float(real[i]), kid=run_kid, seconds=r["seconds"],
                          unet_evals=out.nfe["unet"] / n, decodes=out.nfe["decode"] / n,
-                         reward_grads=out.smc.num_reward_grads / n, seconds=secs, threads=torch.get_num_threads(),
+                         reward_grads=out.smc.num_reward_grads / n, threads=torch.get_num_threads(),
                          peak_mib=peak_mib()))
     return rows, out.images
 
@@ -235,7 +231,7 @@ def main():
         if not need and not want_grid:
             continue
         sel = need if need else list(range(min(4, len(rows))))  # none missing: the first four, for the grid
-        new, images = run_one(pipe, judge, realism, ref, m, b, xs[sel], [idents[i] for i in sel],
+        new, images = run_one(prof, pipe, judge, realism, ref, m, b, xs[sel], [idents[i] for i in sel],
                               [names[i] for i in sel], a.seed, base)
         if want_grid and all(i in sel for i in range(min(4, len(rows)))):
             grid[m] = {i: images[k] for k, i in enumerate(sel) if i < 4}
@@ -266,7 +262,7 @@ def main():
             titles.append(f"source\n→ {names[i]}")
             for m in ms:
                 tiles.append(grid[m][i][None].cpu())
-                v = true_expression(grid[m][i][None].cpu(), [idents[i]]).names[0]
+                v = prof.true_expressions(grid[m][i][None].cpu(), [idents[i]])[0]
                 titles.append(f"{m}\ntrue: {v}")
         image_grid(torch.cat(tiles), titles, ncols=len(ms) + 1, scale=1.4).savefig(a.grid, dpi=90)
     text = json.dumps(out, indent=2)

@@ -34,7 +34,7 @@ from emosmc.latent_scorer import LatentEmotionScorer
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import celebahq_unet_config, device, load_scheduler, sd_vae_config
 from emosmc.scorers import EmotionClassifier
-from emosmc.diffusion import img2img_timesteps
+from emosmc.diffusion import denoise, img2img_timesteps
 
 
 class Clock:
@@ -79,18 +79,12 @@ def real_pipeline(dev):
 
 @torch.no_grad()
 def unet_floor(pipe, x, config, generator):
-    sch = pipe.scheduler
-    ts = img2img_timesteps(sch, config.num_inference_steps, config.noise_strength)
-    z0 = pipe.encode(x)
-    N = config.num_particles
-    z = z0.repeat_interleave(N, 0)
-    z = sch.add_noise(z, torch.randn(z.shape, generator=generator).to(z.device), ts[:1].repeat(len(z)))
-    cuda = pipe.device.type == "cuda"
-    for t in ts:
-        with torch.autocast("cuda", torch.float16, enabled=cuda):
-            eps = pipe.unet(z, t).sample.float()
-        z = sch.step(eps, t, z, generator=generator).prev_sample
-    return pipe.decode(z[:1])
+    """The same N x K UNet evaluations and scheduler steps as an edit (:func:`emosmc.diffusion.denoise`,
+    img2img), one decode, no steering; on CUDA the UNet runs under float16 autocast."""
+    z = pipe.encode(x).repeat_interleave(config.num_particles, 0)
+    with torch.autocast("cuda", torch.float16, enabled=pipe.device.type == "cuda"):
+        z = denoise(pipe.unet, pipe.scheduler, z, config.num_inference_steps, config.noise_strength, generator)
+    return pipe.decode(z[:1].float())
 
 
 def measure(pipe, x, target, config, mode, clock, repeats=1):

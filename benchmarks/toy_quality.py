@@ -38,7 +38,8 @@ from pathlib import Path
 import torch
 
 from emosmc.cli import add_config_args, config_from_args
-from emosmc.ground_truth import counterfactual_distance, identity_kept, nearest_render, true_expression
+from emosmc.evaluation import evaluate
+from emosmc.ground_truth import identity_kept, nearest_render, true_expression
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
@@ -143,23 +144,23 @@ def main():
     plain = pipe.img2img(xs, config.num_inference_steps, config.noise_strength, 1,
                          generator=torch.Generator().manual_seed(a.seed))[:, 0]
     plain_s = time.time() - t0
-    with torch.no_grad():
-        j_smc, j_plain = judge(res.images).argmax(-1).cpu(), judge(plain).argmax(-1).cpu()
-    gt_smc, gt_plain = true_expression(res.images, idents), true_expression(plain, idents)
-    true_flip = gt_smc.is_(tgt)
-    judge_flip = j_smc == tgt
+    ev = evaluate(xs, res.images, tgt, prof, identities=idents, judge=judge, classifier_probs=res.target_probs,
+                  seconds=smc_s)
+    ev_plain = evaluate(xs, plain, tgt, prof, identities=idents, judge=judge, seconds=plain_s)
+    j_smc, j_plain = ev.judge_argmax, ev_plain.judge_argmax
+    true_flip, judge_flip = ev.true_flip.bool(), ev.judge_flip
     sure = res.target_probs >= 0.9
-    keep_smc, keep_plain = identity_kept(xs, res.images, idents), identity_kept(xs, plain, idents)
-    cf = counterfactual_distance(res.images, idents, names)
-    cf_plain = counterfactual_distance(plain, idents, names)
+    keep_smc, keep_plain = ({"outside_l1": e.identity, "hair_shift": e.extra["hair_shift"],
+                             "skin_shift": e.extra["skin_shift"]} for e in (ev, ev_plain))
+    cf, cf_plain = ({k: e.extra[k] for k in ("l1", "l1_expression", "psnr")} for e in (ev, ev_plain))
     plain_rule = nearest_render(res.images, idents)
     out["steering"] = {
         "counterfactuals": len(rows),
         "counterfactuals_by_target": {EMOTIONS[t]: int((tgt == t).sum()) for t in range(7)},
-        "truth_rule_agrees_with_nearest_render": _r((plain_rule == gt_smc.labels).float().mean()),
+        "truth_rule_agrees_with_nearest_render": _r((plain_rule == ev.true_labels).float().mean()),
         "smc_true_flip_rate": _r(true_flip.float().mean()),
         "smc_true_flip_rate_by_target": {EMOTIONS[t]: _r(true_flip[tgt == t].float().mean()) for t in range(7)},
-        "smc_true_expression_unclear": _r((gt_smc.labels < 0).float().mean()),
+        "smc_true_expression_unclear": _r(ev.unclear.mean()),
         "smc_judge_flip_rate": _r(judge_flip.float().mean()),
         "smc_judge_flip_rate_by_target": {EMOTIONS[t]: _r(judge_flip[tgt == t].float().mean()) for t in range(7)},
         "judge_agrees_with_truth_on_flip": _r((judge_flip == true_flip).float().mean()),
@@ -167,8 +168,8 @@ def main():
         "classifier_sure_count": int(sure.sum()),
         "true_flip_rate_when_classifier_sure": _r(true_flip[sure].float().mean()) if sure.any() else None,
         "smc_classifier_target_prob": _r(res.target_probs.mean()),
-        "unguided_true_flip_rate": _r(gt_plain.is_(tgt).float().mean()),
-        "unguided_keeps_source_true_expression": _r(gt_plain.is_(src_rows).float().mean()),
+        "unguided_true_flip_rate": _r(ev_plain.true_flip.mean()),
+        "unguided_keeps_source_true_expression": _r((ev_plain.true_labels == src_rows).float().mean()),
         "unguided_judge_keeps_source_expression": _r((j_plain == src_rows).float().mean()),
         "distance_to_true_counterfactual": {
             "smc": {k: _r(v.mean(), 2) for k, v in cf.items()},
@@ -177,8 +178,8 @@ def main():
             "smc": {k: _nanmean(v) for k, v in keep_smc.items()},
             "unguided": {k: _nanmean(v) for k, v in keep_plain.items()},
             "smc_over_unguided_outside_l1": _r(keep_smc["outside_l1"].mean() / keep_plain["outside_l1"].mean())},
-        "seconds_per_counterfactual_smc": round(smc_s / len(rows), 3),
-        "seconds_per_counterfactual_unguided": round(plain_s / len(rows), 3),
+        "seconds_per_counterfactual_smc": round(ev.seconds, 3),
+        "seconds_per_counterfactual_unguided": round(ev_plain.seconds, 3),
     }
     print("steering done", file=sys.stderr, flush=True)
     if a.samples:
@@ -201,7 +202,7 @@ def main():
             for j in range(r, r + 6):
                 tiles.append(res.images[j:j + 1].cpu())
                 mark = "✓" if true_flip[j] else "✗"
-                titles.append(f"→ {names[j]}\ntrue: {gt_smc.names[j]} {mark}\njudge: {EMOTIONS[int(j_smc[j])]}")
+                titles.append(f"→ {names[j]}\ntrue: {ev.true_expression[j]} {mark}\njudge: {EMOTIONS[int(j_smc[j])]}")
             tiles.append(torch.ones_like(xs[r:r + 1]))
             titles.append("the true\ncounterfactuals:")
             for j in range(r, r + 6):

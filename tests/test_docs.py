@@ -122,3 +122,43 @@ def test_a_rate_carries_its_standard_error():
     mod = _tables()
     assert mod.rate(0.9, 100) == "0.90 ± 0.03" and mod.rate(1.0, 50) == "1.00 ± 0.00"
     assert mod.num(0.425, 2) == "0.43" and mod.pct(0.425) == "43%"
+
+
+# -- docs/course.md: the 2-hour plan fits in two hours ---------------------------------------------------------
+
+COURSE = ROOT / "docs" / "course.md"
+CLASS_MINUTES = 120
+
+
+def timetable(text: str, heading: str = "## The 2-hour plan") -> list:
+    """``(start in minutes, minutes)`` of every row of the first table after ``heading``: a Markdown table whose
+    columns include ``start`` (``h:mm``) and ``min``."""
+    lines = text.split(heading, 1)[1].splitlines()
+    first = next(i for i, line in enumerate(lines) if line.lstrip().startswith("|"))
+    table = []
+    for line in lines[first:]:
+        if not line.lstrip().startswith("|"):
+            break
+        table.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    header, rows = table[0], [r for r in table[2:]]
+    s, m = header.index("start"), header.index("min")
+    out = []
+    for r in rows:
+        h, mm = r[s].split(":")
+        out.append((int(h) * 60 + int(mm), int(r[m])))
+    return out
+
+
+def test_the_timetable_parser_reads_starts_and_minutes():
+    text = "x\n## The 2-hour plan\n\nintro\n\n| start | min | what |\n|---|---|---|\n| 0:00 | 5 | a |\n| 0:05 | 55 | b |\n| 1:00 | 3 | c |\n\nafter | not a row |\n"
+    assert timetable(text) == [(0, 5), (5, 55), (60, 3)]
+
+
+def test_the_course_plan_adds_up_to_two_hours_at_most():
+    rows = timetable(COURSE.read_text())
+    assert len(rows) >= 8, "the plan should be minute by minute, section by section"
+    total = sum(m for _, m in rows)
+    assert total <= CLASS_MINUTES, f"docs/course.md's 2-hour plan adds up to {total} minutes"
+    starts = [s for s, _ in rows]
+    expected = [sum(m for _, m in rows[:i]) for i in range(len(rows))]
+    assert starts == expected, f"each row should start when the one before ends: starts {starts}, expected {expected}"

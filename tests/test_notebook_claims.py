@@ -34,11 +34,7 @@ ALLOWED: dict[tuple[str, str], str] = {}
 # Notebooks whose "What we saw" cells quote numbers their saved outputs no longer hold, until those cells are
 # rewritten after the notebooks are re-run on the retrained toy models (issue 25). Strict: a notebook that
 # passes again makes its entry fail, so the entry is removed.
-KNOWN_DRIFT: dict[str, str] = {
-    "01_vae_encode.ipynb": "cell 22 quotes the toy VAE before its retraining (scaling factor 0.7569, std 0.938, "
-                           "PSNR 28.7 -> 24.6 dB, edge ratio 3.1, ...); the saved outputs now print 0.7266, 0.990, "
-                           "31.9 -> 26.4 dB, 2.4",
-}
+KNOWN_DRIFT: dict[str, str] = {}
 
 HEADING = re.compile(r"^\s*#+\s*what we saw", re.I | re.M)
 CODE_SPAN = re.compile(r"```.*?```|`[^`\n]*`", re.S)

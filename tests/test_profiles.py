@@ -69,7 +69,7 @@ def test_a_profile_owns_its_preset():
     assert real == EditConfig() and real.scorer == "pixel" and real.final_check == 4
     default = EditConfig().to_dict()
     changed = {k: v for k, v in toy.to_dict().items() if default[k] != v}
-    assert changed == dict(num_particles=16, num_inference_steps=150, noise_strength=0.7, guidance_scale=20.0,
+    assert changed == dict(num_particles=16, num_inference_steps=120, noise_strength=0.7, guidance_scale=20.0,
                            reward_on="x0", resampling="systematic", scorer="latent")
     assert toy.final_check == 4
     assert get_profile("toy").edit is not get_profile("toy").edit  # a fresh preset per profile: change it freely

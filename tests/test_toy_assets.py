@@ -59,3 +59,24 @@ def test_steering_truly_reaches_the_target_where_unguided_img2img_does_not(pipe)
     smc_flip = true_expression(out.images.cpu(), ids).is_(targets).float().mean()
     plain_flip = true_expression(plain, ids).is_(targets).float().mean()
     assert smc_flip >= 0.75 and plain_flip <= 0.2, (smc_flip, plain_flip)
+
+
+@torch.no_grad()
+def test_the_unet_sees_the_colour_of_its_input():
+    """A latent's per-channel spatial mean carries the face's colours. The first toy UNet normalised every
+    feature map on its own (GroupNorm with one channel per group), could not see that mean, and so could
+    not predict the noise's: its samples took their colours from the starting noise. The bundled UNet
+    predicts the noise's per-channel mean on faces noised to the last timestep (it was at 0.15-0.31 before;
+    benchmarks/toy_unet_mean.py)."""
+    prof = get_profile("toy")
+    vae, unet, sch = prof.load("vae"), prof.load("unet"), prof.load("scheduler")
+    groups = [m for m in unet.modules() if isinstance(m, torch.nn.GroupNorm)]
+    assert groups and all(m.num_channels // m.num_groups >= 2 for m in groups)
+    ident = [sample_identity(10_000 + i) for i in range(10)]
+    x = images_to_tensor(torch.stack([torch.from_numpy(render(i, e)) for i in ident for e in EMOTIONS]))
+    z0 = vae.encode(x).latent_dist.mean * vae.config.scaling_factor
+    eps = torch.randn(z0.shape, generator=torch.Generator().manual_seed(0))
+    pred = unet(sch.add_noise(z0, eps, torch.full((len(z0),), 999)), 999).sample
+    for c in range(z0.shape[1]):
+        r = torch.corrcoef(torch.stack([eps[:, c].mean((1, 2)), pred[:, c].mean((1, 2))]))[0, 1]
+        assert r > 0.6, f"channel {c}: the predicted noise's mean correlates {r:.2f} with the true noise's"

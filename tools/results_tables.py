@@ -84,8 +84,21 @@ def toy_probe() -> str:
                    "UNet error in the expression region / rich ideal's", "unguided img2img keeps it"], rows)
 
 
-def toy_tuning() -> str:
-    t = _load("toy_tuning.json")
+def toy_unet_mean() -> str:
+    rows = []
+    for name, d in (("first UNet (32 groups of 1 channel)", _load("toy_unet_mean_v1.json")),
+                    ("retrained UNet (8 groups of 4 channels)", _load("toy_unet_mean.json"))):
+        corr = d["mean_correlation_by_timestep"]
+        rows.append([name] + [" / ".join(f"{c:.2f}" for c in corr[t]) for t in sorted(corr, key=int, reverse=True)]
+                    + [" / ".join(f"{v:.2f}" for v in d["samples_mean_std_per_channel"]),
+                       " / ".join(f"{v:.2f}" for v in d["data_mean_std_per_channel"])])
+    ts = sorted(_load("toy_unet_mean.json")["mean_correlation_by_timestep"], key=int, reverse=True)
+    return _table(["UNet"] + [f"corr(noise mean, predicted) at t = {t}, per channel" for t in ts]
+                  + ["spread of the samples' channel means", "the data's"], rows)
+
+
+def toy_tuning(path: str = "toy_tuning.json") -> str:
+    t = _load(path)
     n = t["counterfactuals"]
     keeps = " / ".join(f"{k}: {v:.2f}" for k, v in t["unguided_keeps_by_strength"].items())
     rows = [[r["setting"], rate(r["true_flip_rate"], n), f"{min(v for v in r['by_target'].values() if v == v):.2f}",
@@ -252,6 +265,10 @@ def frontier_v1() -> str:
     return _frontier("v1/frontier_toy.json")
 
 
+def frontier() -> str:
+    return _frontier("frontier_toy.json")
+
+
 def summary() -> str:
     """The README's few lines: one figure per result, each with the page that tells the rest."""
     q = _load("toy_quality.json")
@@ -289,9 +306,10 @@ def summary() -> str:
 
 
 TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_probe": toy_probe,
-          "toy_tuning": toy_tuning, "toy_quality": toy_quality, "steering_cost": steering_cost,
+          "toy_tuning": toy_tuning,
+          "toy_tuning_first_unet": lambda: toy_tuning("toy_tuning_first_unet.json"), "toy_unet_mean": toy_unet_mean, "toy_quality": toy_quality, "steering_cost": steering_cost,
           "train_step": train_step, "steering_quality_v1": steering_quality_v1, "frontier_v1": frontier_v1,
-          "summary": summary}
+          "frontier": frontier, "summary": summary}
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 
 

@@ -24,6 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .edit_config import EditConfig
+from .evaluation import evaluate
 from .labels import target_indices
 from .metrics import Realism
 
@@ -94,7 +95,7 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                  target: Union[str, Sequence[str]], csv_path: Union[str, Path], seed: int = 0,
                  realism: Optional[Callable] = None, judge: Optional[Callable] = None,
                  identities: Optional[Sequence] = None, identity: Optional[Callable] = None,
-                 progress: bool = True) -> List[dict]:
+                 progress: bool = True, profile=None) -> List[dict]:
     """Run every config on every image (one batched pipeline call per config) and append the rows to
     ``csv_path``; pairs already there are skipped. Returns all rows of the CSV. ``realism`` defaults
     to :class:`Realism`; ``judge`` (optional) is a second classifier returning ``(B, 7)`` probabilities;
@@ -103,12 +104,19 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     (optional: a profile's :meth:`~emosmc.profiles.Profile.identity_measure`) maps ``(sources, edits,
     identities)`` (``None`` without ``identities``) to one number per image. A config is a dict of
     :class:`~emosmc.edit_config.EditConfig` settings (the rest: its defaults); its ``"swept"`` and ``"method"``
-    (see :func:`emosmc.baselines.method_configs`) are labels stored with it, not settings."""
+    (see :func:`emosmc.baselines.method_configs`) are labels stored with it, not settings. The measures are
+    :func:`emosmc.evaluation.evaluate`'s; the ground truth is ``profile``'s (default: the toy world's, whose
+    identities ``identities`` are)."""
     if len(images) != len(image_ids):
         raise ValueError(f"{len(images)} images but {len(image_ids)} ids")
     targets = [target] * len(images) if isinstance(target, str) else list(target)
     tidx = target_indices(targets)
     realism = realism or Realism()
+    truth = None
+    if identities is not None:
+        from .profiles import get_profile
+
+        truth = (profile or get_profile("toy")).true_expressions
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _upgrade_header(path)
@@ -125,15 +133,10 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                    progress=False)
         secs = (time.time() - t0) / len(idx)
         real = realism(out.images)
-        with torch.no_grad():
-            jp = judge(out.images.to(pipe.device)).cpu()[torch.arange(len(idx)), tidx[idx]] if judge else None
         who = [identities[i] for i in idx] if identities is not None else None
-        kept = identity(images[idx].to(out.images.device), out.images, who) if identity is not None else None
-        truth = None
-        if who is not None:
-            from .ground_truth import true_expression
-
-            truth = true_expression(out.images.cpu(), who).is_([targets[i] for i in idx])
+        ev = evaluate(images[idx], out.images, tidx[idx], identities=who, truth=truth,
+                      judge=False if judge is None else judge, identity=False if identity is None else identity)
+        jp, kept, truth_flip = ev.judge_prob, ev.identity, ev.true_flip
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
             if new_file:
@@ -145,7 +148,7 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                             "realism": round(float(real[j]), 5),
                             "judge_prob": "" if jp is None else round(float(jp[j]), 5), "seconds": round(secs, 3),
                             "unet_evals": out.nfe["unet"] // len(idx), "decodes": out.nfe["decode"] // len(idx),
-                            "true_flip": "" if truth is None else int(truth[j]),
+                            "true_flip": "" if truth_flip is None else int(truth_flip[j]),
                             "identity": "" if kept is None else round(float(kept[j]), 5)})
     return read_rows(path)
 

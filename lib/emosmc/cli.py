@@ -13,6 +13,7 @@ from typing import List, Optional
 import torch
 
 from .edit_config import SCORERS, EditConfig
+from .evaluation import evaluate, summary
 from .labels import EMOTIONS, emotion_index
 from .potentials import POTENTIALS
 from .profiles import get_profile
@@ -77,36 +78,41 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     src, src_labels = torch.stack([faces[n] for n in names]), [faces.expressions.get(n, n) for n in names]
     B, T = len(src), len(EMOTIONS)
     t0 = time.time()
-    res = pipe(src.repeat_interleave(T, 0), list(EMOTIONS) * B, profile.edit,
-               generator=torch.Generator().manual_seed(seed), progress=True)
+    sources, targets = src.repeat_interleave(T, 0), list(EMOTIONS) * B
+    res = pipe(sources, targets, profile.edit, generator=torch.Generator().manual_seed(seed), progress=True)
     seconds = time.time() - t0
+    ev = evaluate(sources, res.images, targets, profile, judge=judge, classifier_probs=res.target_probs,
+                  identities=[faces.identities[n] for n in names for _ in range(T)] if faces.identities else None)
     with torch.no_grad():
-        p_src, p_out = judge(src.to(pipe.device)).cpu(), judge(res.images).cpu()
-    truth = profile.true_expressions(res.images, [faces.identities[n] for n in names for _ in range(T)]) \
-        if faces.identities else None
-    rows = _demo_grid(out, src, src_labels, res, p_src, p_out, truth, judge_name)
-    edits = [(t, e) for r in rows for t, e in r["edits"].items() if t != r["source"]]
-    summary = {
+        p_src = judge(src.to(pipe.device)).cpu()
+    rows = _demo_grid(out, src, src_labels, res, p_src, ev, judge_name)
+    edits = [r for k, r in enumerate(ev.records()) if r["target"] != src_labels[k // T]]  # not the source's own
+    rates = summary(edits)
+    scores = {
         "profile": profile.name, "settings": profile.edit.to_dict(), "seed": seed, "seconds": round(seconds, 1),
         "seconds_per_counterfactual": round(seconds / (B * T), 2),
-        f"{judge_name}_flip_rate": sum(e["judge_argmax"] == t for t, e in edits) / max(1, len(edits)),
-        "faces": rows,
+        f"{judge_name}_flip_rate": rates["judge_flip"]["rate"] if edits else 0.0,
+        f"{judge_name}_flip_rate_se": rates["judge_flip"]["se"] if edits else None,
     }
-    if truth:  # the ground truth first
-        summary = {"true_flip_rate": sum(e["true_expression"] == t for t, e in edits) / max(1, len(edits)), **summary}
-    (out / "demo_scores.json").write_text(json.dumps(summary, indent=2))
+    if "identity" in rates:
+        scores["identity"] = {"measure": profile.identity_name, "mean": rates["identity"]["mean"]}
+    scores["faces"] = rows
+    if ev.true_expression is not None:  # the ground truth first
+        scores = {"true_flip_rate": rates["true_flip"]["rate"] if edits else 0.0,
+                  "true_flip_rate_se": rates["true_flip"]["se"] if edits else None, **scores}
+    (out / "demo_scores.json").write_text(json.dumps(scores, indent=2))
     print(f"wrote {out / 'demo_grid.png'} and {out / 'demo_scores.json'} "
           f"({B} face(s) x {T} targets in {seconds:.0f} s; "
-          + (f"true flip rate {summary['true_flip_rate']:.2f}, " if truth else "")
-          + f"{judge_name} flip rate {summary[f'{judge_name}_flip_rate']:.2f})")
-    return summary
+          + (f"true flip rate {scores['true_flip_rate']:.2f}, " if "true_flip_rate" in scores else "")
+          + f"{judge_name} flip rate {scores[f'{judge_name}_flip_rate']:.2f})")
+    return scores
 
 
-def _demo_grid(out: Path, src, src_labels, res, p_src, p_out, truth, judge_name) -> List[dict]:
-    """Draw ``demo_grid.png`` and return one row of scores per source face."""
+def _demo_grid(out: Path, src, src_labels, res, p_src, ev, judge_name) -> List[dict]:
+    """Draw ``demo_grid.png`` and return one row of scores per source face (``ev``: the edits' evaluation)."""
     from .viz import image_grid
 
-    T = len(EMOTIONS)
+    T, p_out, truth = len(EMOTIONS), ev.judge_probs, ev.true_expression
     tiles, titles, rows = [], [], []
     for b in range(len(src)):
         tiles.append(src[b:b + 1])
@@ -118,9 +124,11 @@ def _demo_grid(out: Path, src, src_labels, res, p_src, p_out, truth, judge_name)
             verdict = f"true: {truth[k]} {'✓' if truth[k] == e else '✗'}\n" if truth else ""
             titles.append(f"→ {e}\n{verdict}{judge_name} p={p_out[k, j]:.2f}")
             row["edits"][e] = {"judge_prob": float(p_out[k, j]), "judge_argmax": EMOTIONS[int(p_out[k].argmax())],
-                               "classifier_prob": float(res.probs[k, j])}
+                               "classifier_prob": float(ev.classifier_prob[k])}
             if truth:
                 row["edits"][e]["true_expression"] = truth[k]
+            if ev.identity is not None:
+                row["edits"][e]["identity"] = float(ev.identity[k])
         rows.append(row)
     fig = image_grid(torch.cat(tiles), titles, ncols=T + 1, scale=1.5)
     fig.savefig(out / "demo_grid.png", dpi=110)
