@@ -22,13 +22,13 @@ counterfactual (state the thread count beside them), peak memory.
 """
 import argparse
 import csv
-import json
 import resource
 import sys
 import time
 from pathlib import Path
 
 import torch
+from results_json import emit
 
 from emosmc.baselines import METHODS, method_settings
 from emosmc.cli import add_config_args, config_from_args
@@ -265,10 +265,7 @@ def main():
                 v = prof.true_expressions(grid[m][i][None].cpu(), [idents[i]])[0]
                 titles.append(f"{m}\ntrue: {v}")
         image_grid(torch.cat(tiles), titles, ncols=len(ms) + 1, scale=1.4).savefig(a.grid, dpi=90)
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    emit(out, a.out)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from results_json import emit
 import torch.nn.functional as F
 
 from emosmc.data import images_to_tensor
@@ -141,10 +142,7 @@ def main():
         out["unguided_img2img_first_timestep"][str(n)] = int(img2img_timesteps(sch, n, strength)[0])
         imgs_out = pipe.img2img(src, n, strength, a.draws, generator=torch.Generator().manual_seed(a.seed)).flatten(0, 1)
         out["unguided_img2img_keeps_source"][str(n)] = _r(true_expression(imgs_out, who).is_(rep(src_expr)).float().mean())
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    emit(out, a.out)
     if a.plot:
         plot(out, a.plot)
 

@@ -23,10 +23,10 @@ import argparse
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import torch
+from results_json import emit
 
 from emosmc.data import images_to_tensor
 from emosmc.ground_truth import true_expression
@@ -78,10 +78,7 @@ def calibrate(a):
     out = {"calibration_seed": CALIBRATION_SEED, "faces": a.faces, "reconstructions_residual_max": _r(res, 2),
            "reconstructions_region_residual_max": _r(reg, 2), "RESIDUAL_MAX": round(1.1 * res, 1),
            "REGION_MAX": round(1.1 * reg, 1), "skin_distance_max": _r(max(f.skin_distance for f in fits))}
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    emit(out, a.out)
 
 
 def main():
@@ -132,10 +129,7 @@ def main():
                   f"skin {f.skin_distance:.2f}\n{n}"
                   for f, n in zip(fits, gt.names)]
         image_grid(samples, titles, ncols=8, scale=1.3).savefig(a.grid, dpi=80)
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    emit(out, a.out)
 
 
 if __name__ == "__main__":

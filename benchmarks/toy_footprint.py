@@ -14,13 +14,13 @@ length (about the stroke width). Full intensity, identities of the held-out seed
 """
 import argparse
 import importlib.util
-import json
 import sys
 
 import numpy as np
 from scipy import ndimage
 
 from emosmc.labels import EMOTIONS
+from results_json import emit
 
 
 def load(path):
@@ -67,10 +67,7 @@ if __name__ == "__main__":
     a = p.parse_args()
     res = {"faces": a.label or a.faces or "emosmc.toy.faces", "identities": a.identities,
            "per_expression": footprint(load(a.faces), a.identities)}
-    text = json.dumps(res, indent=2)
-    print(text)
-    if a.out:
-        open(a.out, "w").write(text + "\n")
+    emit(res, a.out)
     if a.grid:
         import matplotlib
 

@@ -30,12 +30,12 @@ diffusers' ``DDIMScheduler`` at that eta instead of the profile's DDPM scheduler
 is DDPM's step (:func:`experiments.ddim_eta.ddim_at_eta`, in ``benchmarks/experiments/``).
 """
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
+from results_json import emit
 
 from emosmc.cli import add_config_args, config_from_args
 from emosmc.evaluation import evaluate
@@ -218,10 +218,7 @@ def main():
         if a.samples:
             image_grid(samples[:64], sample_verdicts[:64], ncols=8, scale=1.2).savefig(d / "toy_quality_samples.png",
                                                                                    dpi=80)
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    emit(out, a.out)
 
 
 if __name__ == "__main__":

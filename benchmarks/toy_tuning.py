@@ -15,9 +15,9 @@ Faces: ``--faces`` identities of ``TUNING_SEED``, face i shown with expression i
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
+from results_json import emit
 
 from emosmc.cli import add_config_args, config_from_args
 from emosmc.data import images_to_tensor
@@ -95,10 +95,7 @@ def main():
                "identity_ratio": _r(ratio), "seconds_per_counterfactual": round(secs, 2)}
         out["smc"].append(row)
         print(json.dumps(row), flush=True)
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    emit(out, a.out)
 
 
 if __name__ == "__main__":

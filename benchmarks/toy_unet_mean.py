@@ -13,10 +13,9 @@ The first toy UNet was blind to it: its GroupNorm had 32 groups over 32 channels
 instance norm), which removes every feature map's spatial mean before the last convolution.
 """
 import argparse
-import json
-from pathlib import Path
 
 import torch
+from results_json import emit
 
 from emosmc.data import images_to_tensor
 from emosmc.diffusion import denoise, encode_images
@@ -53,10 +52,7 @@ def main():
     out["data_mean_std_per_channel"] = [round(v, 3) for v in z0.mean((2, 3)).std(0).tolist()]
     out["samples_mean_std_per_channel"] = [round(v, 3) for v in s.mean((2, 3)).std(0).tolist()]
     out["samples"] = a.samples
-    text = json.dumps(out, indent=2)
-    if a.out:
-        Path(a.out).write_text(text + "\n")
-    print(text)
+    emit(out, a.out)
 
 
 if __name__ == "__main__":
