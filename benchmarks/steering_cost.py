@@ -200,36 +200,33 @@ def main():
 
 def toy_quality(n_faces):
     """True flip rate (the toy world's ground truth), judge flip rate and identity distance, fast path
-    vs the pixel scorer, same sources and seeds."""
-    from emosmc.ground_truth import true_expression
-    from emosmc.ground_truth import identity_distance
-    from emosmc.profiles import get_profile
-    from emosmc.toy.assets import toy_faces
-    from emosmc.toy.faces import HELDOUT_SEED
+    vs the pixel scorer, same sources and seeds (:func:`emosmc.evaluation.evaluate`)."""
+    from emosmc.evaluation import evaluate, summary
     from emosmc.labels import EMOTIONS
+    from emosmc.profiles import get_profile
+    from emosmc.toy.assets import source_rows, toy_faces
+    from emosmc.toy.faces import HELDOUT_SEED
     from emosmc.data import images_to_tensor
 
     prof = get_profile("toy")
     pipe = EmotionEditPipeline.from_profile(prof)
     judge = prof.load("judge")
     imgs, labels, ids, _ = toy_faces(n_faces, HELDOUT_SEED)
-    x = images_to_tensor(imgs)
-    src_idx = [i * 7 + i % 7 for i in range(n_faces)]
+    x = images_to_tensor(imgs)[source_rows(n_faces)]  # face i shows EMOTIONS[i % 7]
     rows = [(i, t) for i in range(n_faces) for t in range(7) if t != i % 7]
-    xs = x[[src_idx[i] for i, _ in rows]]
-    tgt = torch.tensor([t for _, t in rows])
+    xs, targets = x[[i for i, _ in rows]], [EMOTIONS[t] for _, t in rows]
     idents = [ids[i] for i, _ in rows]
     out = {"counterfactuals": len(rows), "settings": prof.edit.to_dict()}
     for name, scorer in (("algorithm1_pixel_x0", "pixel"), ("fast_latent_x0", "latent")):
         t0 = time.perf_counter()
-        r = pipe(xs, [EMOTIONS[t] for t in tgt], prof.edit.replace(scorer=scorer),
-                 generator=torch.Generator().manual_seed(0), progress=False)
-        secs = (time.perf_counter() - t0) / len(rows)
-        with torch.no_grad():
-            flip = float((judge(r.images).argmax(-1).cpu() == tgt).float().mean())
-        true_flip = float(true_expression(r.images.cpu(), idents).is_(tgt).float().mean())
-        out[name] = {"true_flip_rate": round(true_flip, 3), "judge_flip_rate": round(flip, 3), "seconds_per_counterfactual": round(secs, 3),
-                     "identity_l1": round(float(identity_distance(xs, r.images, idents).mean()), 2),
+        r = pipe(xs, targets, prof.edit.replace(scorer=scorer), generator=torch.Generator().manual_seed(0),
+                 progress=False)
+        secs = time.perf_counter() - t0
+        s = summary(evaluate(xs, r.images, targets, prof, identities=idents, judge=judge, seconds=secs))
+        out[name] = {"true_flip_rate": round(s["true_flip"]["rate"], 3), "true_flip_se": round(s["true_flip"]["se"], 3),
+                     "judge_flip_rate": round(s["judge_flip"]["rate"], 3),
+                     "seconds_per_counterfactual": round(secs / len(rows), 3),
+                     "identity_l1": round(s["identity"]["mean"], 2),
                      "decodes_per_counterfactual": r.nfe["decode"] / len(rows)}
     return out
 

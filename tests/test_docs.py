@@ -69,10 +69,7 @@ def test_every_relative_link_resolves(page):
 
 
 # Pages whose stale anchors are known, with where they should point; drop the entry once the page is fixed.
-STALE_ANCHORS = {
-    "docs/toy_world_experiments.md": "its README anchors moved with the README's sections: #quality-of-the-toy-world "
-    "-> toy_world.md#quality, #is-smc-worth-its-compute-... -> results.md#is-smc-worth-its-compute-methods-at-equal-unet-evaluations",
-}
+STALE_ANCHORS = {}  # page -> why its anchors may be stale (xfail); none now
 
 
 def _anchor_case(page):

@@ -144,7 +144,7 @@ def test_stand_in_kaggle_run_of_every_kernel_in_both_mount_layouts(tmp_path):
         assert ablation["wrote"] == ["ablation-celebahq.csv", "methods-celebahq.csv"]
         assert "guided-smc@2" in ablation["text"] and "unguided@1" in ablation["text"]
         assert "smc-difference-pixel@2" in ablation["text"]  # the default methods: every one of emosmc.baselines
-        assert "guidance 0: " in ablation["text"]  # answer 1: the celebahq sweep holds gamma = 0
+        assert "guidance 0 (best of " in ablation["text"]  # answer 1: the celebahq sweep holds gamma = 0
         with open(tmp_path / lay / "outputs" / lay / "emosmc-05-ablations" / "methods-celebahq.csv", newline="") as f:
             identity = [r["identity"] for r in csv.DictReader(f)]
         if lay == "classic":  # the stand-in FaceNet checkpoint in facenet-pytorch's cache

@@ -38,16 +38,17 @@ def test_distillation_learns_the_teachers_labels(toy, latents):
     torch.manual_seed(0)
     before = LatentEmotionScorer(sample_size=16, block_channels=(16, 32))
     after = distill_latent_scorer(LatentEmotionScorer(sample_size=16, block_channels=(16, 32)), latents[:60],
-                                  toy["vae"], toy["classifier"], toy["unet"], toy["scheduler"], steps=120,
-                                  batch_size=32, clean_fraction=0.5, progress=False)
+                                  toy["vae"], toy["classifier"], toy["unet"], toy["scheduler"], steps=40,
+                                  batch_size=16, clean_fraction=0.5, progress=False)
     kw = dict(timesteps=(0,), seed=3)
     a0 = agreement(before, latents[60:], toy["vae"], toy["classifier"], toy["unet"], toy["scheduler"], **kw)[0]
     a1 = agreement(after, latents[60:], toy["vae"], toy["classifier"], toy["unet"], toy["scheduler"], **kw)[0]
     seen = agreement(after, latents[:60], toy["vae"], toy["classifier"], toy["unet"], toy["scheduler"], **kw)[0]
-    # it fits the teacher on the latents it saw, and already generalises to new identities after 120 steps
-    # (24 held-out faces: an untrained scorer agrees about 1/7 of the time; measured 0.17 -> 0.46)
+    # it fits the teacher on the latents it saw, and generalises to new identities after 40 steps of 16
+    # (24 held-out faces, clean: an untrained scorer agrees about 1/7 of the time; measured on the legible
+    # world 0.25 -> 1.00, correlation 0.99; the first design's faces needed 120 steps of 32 for 0.17 -> 0.46)
     assert seen["top1_agreement"] > 0.8 and seen["target_prob_correlation"] > 0.8
-    assert a1["top1_agreement"] > a0["top1_agreement"] + 0.2 and a1["target_prob_correlation"] > 0.4
+    assert a1["top1_agreement"] > max(0.7, a0["top1_agreement"] + 0.3) and a1["target_prob_correlation"] > 0.7
 
 
 def test_fast_path_decodes_only_the_final_check(toy, latents):

@@ -21,18 +21,23 @@ def gallery():
 
 def test_explore_steers_and_returns_what_the_explorer_shows(pipe, gallery):
     x = gallery["toy face 0 (angry)"]
-    kw = dict(num_particles=6, num_inference_steps=40, noise_strength=0.8, reward_on="x0", resampling="systematic",
-              seed=0)  # 32 reverse steps; seed 0: one draw that steers (the retrained UNet; seed 2 does not)
-    guided = explore(pipe, x, "happy", guidance_scale=20.0, **kw)
-    plain = explore(pipe, x, "happy", guidance_scale=0.0, **kw)
-    assert guided.particles.shape == (6, 3, 64, 64) and guided.particle_probs.shape == (6,)
-    assert guided.target_prob > plain.particle_probs.mean() + 0.3
+    kw = dict(num_particles=6, num_inference_steps=40, noise_strength=0.8, reward_on="x0", resampling="systematic")
+    # steering, over 4 seeds (at these small settings about 1 draw in 4 misses): the returned face is one the
+    # classifier likes far more than an unsteered particle; 32 reverse steps, the latent scorer
+    guided = [explore(pipe, x, "happy", guidance_scale=20.0, scorer="latent", final_check=3, seed=s, **kw)
+              for s in range(4)]
+    plain = explore(pipe, x, "happy", guidance_scale=0.0, scorer="latent", final_check=3, seed=0, **kw)
+    lift = torch.tensor([g.target_prob for g in guided]) - plain.particle_probs.mean()
+    assert lift.mean() > 0.3, lift
+    fast = guided[0]
+    assert fast.particles.shape == (6, 3, 64, 64) and fast.particle_probs.shape == (6,)
+    assert fast.output.nfe["decode"] == 3
+    # the pixel scorer decodes every particle at every step and returns the classifier's favourite
+    guided = explore(pipe, x, "happy", guidance_scale=20.0, seed=0, **kw)
+    assert guided.output.nfe["decode"] == 6 * 32 + 1
     assert guided.target_prob == pytest.approx(float(guided.particle_probs.max()), abs=1e-4)
-    again = explore(pipe, x, "happy", guidance_scale=20.0, **kw)
+    again = explore(pipe, x, "happy", guidance_scale=20.0, seed=0, **kw)
     assert torch.equal(again.output.images, guided.output.images)
-    fast = explore(pipe, x, "happy", guidance_scale=20.0, scorer="latent", final_check=3, **kw)
-    assert fast.output.nfe["decode"] == 3 and guided.output.nfe["decode"] == 6 * 32 + 1
-    assert fast.target_prob > plain.particle_probs.mean() + 0.3
 
 
 @pytest.mark.parametrize("kw,match", [
