@@ -4,9 +4,10 @@ budgets of N samples' worth of UNet evaluations, judged by the toy world's groun
     python benchmarks/frontier.py                                    # 14 held-out faces x 2 targets, N = 1..32
     python benchmarks/frontier.py --faces 2 --budgets 1 4 --methods unguided best-of-n guided-smc   # a quick look
 
-Resumable: every counterfactual's measures go to a CSV (``--csv``) as they are made; a run that stops
-picks up at the first (method, budget) it has not finished, and ``--faces`` may grow later (only the new
-counterfactuals are run). The JSON summary, the figure (true flip rate against UNet evaluations, one
+The methods are :func:`emosmc.baselines.method_configs` and run through :func:`emosmc.ablation.run_ablation`
+(notebook 05's runner), with the frontier's own measures as extra columns. Resumable: every counterfactual's
+measures go to a CSV (``--csv``) as each (method, budget) batch is done; a run that stops picks up at the first
+one it has not finished, and ``--faces`` may grow later (only the new counterfactuals are run). The JSON summary, the figure (true flip rate against UNet evaluations, one
 line per method; identity against flip rate) and markdown tables are written from the whole CSV; a grid
 of the first four counterfactuals by every method at ``--grid-budget`` from this invocation's runs (when
 they were all in the CSV already, they are run again for the grid alone). One generator seeds each
@@ -22,44 +23,44 @@ counterfactual (state the thread count beside them), peak memory.
 """
 import argparse
 import csv
+import os
 import resource
 import sys
-import time
 from pathlib import Path
 
 import torch
 from results_json import emit
 
-from emosmc.baselines import METHODS, method_settings
+from emosmc.ablation import FIELDS as ABLATION_FIELDS, config_key, read_rows, run_ablation
+from emosmc.baselines import METHODS, method_configs, method_settings
 from emosmc.cli import add_config_args, config_from_args
 from emosmc.data import images_to_tensor
-from emosmc.evaluation import evaluate
+from emosmc.evaluation import rate
 from emosmc.labels import EMOTIONS
 from emosmc.metrics import Realism, kid
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
-from emosmc.toy.assets import toy_faces
+from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import HELDOUT_SEED
 
 ROOT = Path(__file__).resolve().parent
-FIELDS = ["method", "budget", "cf", "face", "target", "true_flip", "unclear", "judge_flip", "classifier_p",
-          "l1_expression", "outside_l1", "hair_shift", "skin_shift", "realism", "kid", "unet_evals",
-          "decodes", "reward_grads", "seconds", "threads", "peak_mib"]
+# the frontier's own measures, beside run_ablation's (target_prob: the steering classifier's p, identity: the
+# L1 outside the expression region)
+COLUMNS = ["unclear", "judge_flip", "l1_expression", "hair_shift", "skin_shift", "kid", "reward_grads", "threads",
+           "peak_mib"]
 ORDER = (16, 8, 4, 1, 32)  # the budget the bars are about first, so a cut-short run still answers them
 
 
 def counterfactuals(faces: int, per_face: int, seed: int = HELDOUT_SEED):
     """Face i shows EMOTIONS[i % 7]; it is edited towards ``per_face`` of the six others, rotating with i
-    so that the targets are covered evenly. Returns images, identities, target names, source labels."""
+    so that the targets are covered evenly. Returns images, identities, target names, (face, target) rows."""
     imgs, labels, ids, who = toy_faces(faces, seed)
-    x = images_to_tensor(imgs)
+    x = images_to_tensor(imgs)[source_rows(faces)]
     rows = []
     for i in range(faces):
-        src = i % 7
-        others = [t for t in range(7) if t != src]
+        others = [t for t in range(7) if t != i % 7]
         rows += [(i, others[(i + j) % 6]) for j in range(per_face)]
-    idx = torch.tensor([i * 7 + i % 7 for i, _ in rows])
-    return x[idx], [ids[i] for i, _ in rows], [EMOTIONS[t] for _, t in rows], rows
+    return x[[i for i, _ in rows]], [ids[i] for i, _ in rows], [EMOTIONS[t] for _, t in rows], rows
 
 
 def peak_mib() -> float:
@@ -68,44 +69,79 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the process's peak so far (Linux: KiB)
 
 
-def run_one(prof, pipe, judge, realism, ref_feats, method, budget, xs, idents, names, seed, base):
-    config = method_settings(method, base, budget)
-    t0 = time.time()
-    out = pipe(xs, names, config, generator=torch.Generator().manual_seed(seed), progress=False)
-    ev = evaluate(xs, out.images, names, prof, identities=idents, judge=judge, classifier_probs=out.target_probs,
-                  seconds=time.time() - t0)
-    with torch.no_grad():
-        feats = judge.features(out.images).cpu()
-    real = realism(out.images)
-    run_kid = kid(feats, ref_feats) if len(feats) >= 2 else float("nan")
-    n = len(xs)
-    rows = []
-    for i, r in enumerate(ev.records()):
-        rows.append(dict(true_flip=int(r["true_flip"]), unclear=int(r["unclear"]), judge_flip=int(r["judge_flip"]),
-                         classifier_p=r["classifier_prob"], l1_expression=r["l1_expression"],
-                         outside_l1=r["identity"], hair_shift=r["hair_shift"], skin_shift=r["skin_shift"],
-                         realism=float(real[i]), kid=run_kid, seconds=r["seconds"],
-                         unet_evals=out.nfe["unet"] / n, decodes=out.nfe["decode"] / n,
-                         reward_grads=out.smc.num_reward_grads / n, threads=torch.get_num_threads(),
-                         peak_mib=peak_mib()))
-    return rows, out.images
+def frontier_measures(judge, ref_feats, grid: dict):
+    """run_ablation's ``measures``: KID of the batch against held-out renders, the ground truth's verdicts and
+    distances, scorer backward passes, threads and memory; keeps the first four counterfactuals for the grid."""
+    def measures(c, out, ev, idx):
+        n = len(idx)
+        with torch.no_grad():
+            feats = judge.features(out.images).cpu()
+        run_kid = kid(feats, ref_feats) if n >= 2 else float("nan")
+        grid.setdefault(c["method"], {}).update(
+            {i: out.images[k].cpu() for k, i in enumerate(idx) if i < 4})
+        per = {k: [round(float(v), 4) for v in ev.extra[k]] for k in ("l1_expression", "hair_shift", "skin_shift")}
+        same = {"kid": run_kid, "reward_grads": out.smc.num_reward_grads / n, "threads": torch.get_num_threads(),
+                "peak_mib": round(peak_mib(), 1)}
+        return {"unclear": [int(v) for v in ev.unclear], "judge_flip": [int(v) for v in ev.judge_flip], **per,
+                **{k: [v] * n for k, v in same.items()}}
+    return measures
+
+
+# the CSV of the frontier's first version, before it ran through run_ablation: converted in place once
+OLD_FIELDS = ["method", "budget", "cf", "face", "target", "true_flip", "unclear", "judge_flip", "classifier_p",
+              "l1_expression", "outside_l1", "hair_shift", "skin_shift", "realism", "kid", "unet_evals",
+              "decodes", "reward_grads", "seconds", "threads", "peak_mib"]
+
+
+def convert_old_csv(path: Path, base) -> None:
+    """Rows of the first version (one column per measure, keyed by method, budget, cf) become run_ablation
+    rows (keyed by the method's config and the counterfactual), so that a resumed run skips them."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames != OLD_FIELDS:
+            return
+        old = list(reader)
+    fields = ABLATION_FIELDS + COLUMNS
+    tmp = path.with_name(path.name + ".converting")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        for r in old:
+            m, b = r["method"], int(r["budget"])
+            c = {**method_settings(m, base, b).to_dict(), "method": f"{m}@{b}", "swept": "method"}
+            w.writerow({"config": config_key(c), "swept": "method", "image": r["cf"], "target": r["target"],
+                        "target_prob": r["classifier_p"], "realism": r["realism"], "judge_prob": "",
+                        "seconds": r["seconds"], "unet_evals": round(float(r["unet_evals"])),
+                        "decodes": round(float(r["decodes"])), "true_flip": r["true_flip"], "identity": r["outside_l1"],
+                        **{k: r[k] for k in COLUMNS}})
+    os.replace(tmp, path)
+    print(f"{path}: {len(old)} rows of the first version converted to run_ablation's columns", file=sys.stderr)
 
 
 def _mean(rows, key):
-    v = [float(r[key]) for r in rows if r[key] not in ("", "nan") and float(r[key]) == float(r[key])]
+    v = [float(r[key]) for r in rows if r[key] not in ("", None) and float(r[key]) == float(r[key])]
     return round(sum(v) / len(v), 3) if v else None
 
 
+# the table's names for run_ablation's columns
+RENAMED = {"target_prob": "classifier_p", "identity": "outside_l1"}
+
+
 def summarise(all_rows, budgets):
+    """Per method and budget: the mean of every measure, the true flip rate with its standard error, per target."""
     table = {}
     for m in METHODS:
         for b in budgets:
-            rows = [r for r in all_rows if r["method"] == m and int(r["budget"]) == b]
+            rows = [r for r in all_rows if r.get("method") == f"{m}@{b}"]
             if not rows:
                 continue
-            s = {k: _mean(rows, k) for k in FIELDS[5:] if k not in ("threads",)}
+            keys = ["true_flip", "unclear", "judge_flip", "target_prob", "l1_expression", "identity", "hair_shift",
+                    "skin_shift", "realism", "kid", "unet_evals", "decodes", "reward_grads", "seconds", "peak_mib"]
+            s = {RENAMED.get(k, k): _mean(rows, k) for k in keys}
+            flip = rate(r["true_flip"] for r in rows)
+            s["true_flip_se"] = round(flip["se"], 3) if flip["se"] is not None else None
             s["n"] = len(rows)
-            s["threads"] = int(rows[0]["threads"])
+            s["threads"] = int(float(rows[0]["threads"]))
             s["true_flip_by_target"] = {e: _mean([r for r in rows if r["target"] == e], "true_flip") for e in EMOTIONS
                                         if any(r["target"] == e for r in rows)}
             table.setdefault(m, {})[str(b)] = s
@@ -139,7 +175,8 @@ def markdown(table, budgets, at=16) -> str:
     bs = sorted(budgets)
     lines = ["| method | " + " | ".join(f"N = {b}" for b in bs) + " |", "|---|" + "---|" * len(bs)]
     for m, runs in table.items():
-        cells = [f"{runs[str(b)]['true_flip']:.2f}" if str(b) in runs else "—" for b in bs]
+        cells = [f"{runs[str(b)]['true_flip']:.2f} ± {runs[str(b)]['true_flip_se']:.2f}" if str(b) in runs else "—"
+                 for b in bs]
         lines.append(f"| `{m}` | " + " | ".join(cells) + " |")
     lines += ["", f"| method (N = {at}; unguided: 1 sample) | true flip | judge flip | classifier p | unclear | "
               "L1 to the true counterfactual (expr.) | L1 outside the expression | realism | KID | UNet evals | "
@@ -147,7 +184,7 @@ def markdown(table, budgets, at=16) -> str:
     for m, runs in table.items():
         s = runs.get(str(at)) or (runs.get("1") if m == "unguided" else None)
         if s:
-            lines.append(f"| `{m}` | {s['true_flip']:.2f} | {s['judge_flip']:.2f} | {s['classifier_p']:.2f} | "
+            lines.append(f"| `{m}` | {s['true_flip']:.2f} ± {s['true_flip_se']:.2f} | {s['judge_flip']:.2f} | {s['classifier_p']:.2f} | "
                          f"{s['unclear']:.2f} | {s['l1_expression']:.1f} | {s['outside_l1']:.1f} | {s['realism']:.2f} | "
                          f"{s['kid']:.3f} | {s['unet_evals']:.0f} | {s['decodes']:.0f} | {s['reward_grads']:.0f} | "
                          f"{s['seconds']:.1f} |")
@@ -205,45 +242,35 @@ def main():
     a = p.parse_args()
     prof = get_profile("toy")
     base = config_from_args(a, prof.edit)
-    pipe, judge, realism = EmotionEditPipeline.from_profile(prof), prof.load("judge"), Realism()
-    xs, idents, names, rows = counterfactuals(a.faces, a.targets_per_face)
-    ref_imgs, *_ = toy_faces(a.reference, HELDOUT_SEED + 2)  # other identities, every expression
-    with torch.no_grad():
-        ref = torch.cat([judge.features(b) for b in images_to_tensor(ref_imgs).split(256)]).cpu()
     path = Path(a.csv)
-    done = []
     if path.exists():
-        with path.open() as f:
-            reader = csv.DictReader(f)
-            done, header = list(reader), reader.fieldnames or []
-        if header != FIELDS:
-            raise SystemExit(f"{path} has columns {header}, this version writes {FIELDS}: use another --csv")
-    have = {(r["method"], int(r["budget"]), int(r["cf"])) for r in done}
-    todo = [(m, b) for b in sorted(a.budgets, key=lambda b: ORDER.index(b) if b in ORDER else 99) for m in a.methods
-            if not (m == "unguided" and b != 1)] if not a.report_only else []
-    from tqdm.auto import tqdm
-
-    path.parent.mkdir(parents=True, exist_ok=True)
+        convert_old_csv(path, base)
     grid = {}
-    for m, b in tqdm(todo, desc="frontier", file=sys.stderr):
-        need = [i for i in range(len(rows)) if (m, b, i) not in have]
-        want_grid = b == a.grid_budget or (m == "unguided")
-        if not need and not want_grid:
-            continue
-        sel = need if need else list(range(min(4, len(rows))))  # none missing: the first four, for the grid
-        new, images = run_one(prof, pipe, judge, realism, ref, m, b, xs[sel], [idents[i] for i in sel],
-                              [names[i] for i in sel], a.seed, base)
-        if want_grid and all(i in sel for i in range(min(4, len(rows)))):
-            grid[m] = {i: images[k] for k, i in enumerate(sel) if i < 4}
-        if need:
-            write_header = not path.exists()
-            with path.open("a", newline="") as f:
-                w = csv.DictWriter(f, FIELDS)
-                if write_header:
-                    w.writeheader()
-                for i, r in zip(sel, new):
-                    w.writerow({"method": m, "budget": b, "cf": i, "face": rows[i][0], "target": names[i], **r})
-    all_rows = list(csv.DictReader(path.open()))
+    xs, idents, names, rows = counterfactuals(a.faces, a.targets_per_face)
+    if not a.report_only:
+        pipe, judge = EmotionEditPipeline.from_profile(prof), prof.load("judge")
+        ref_imgs, *_ = toy_faces(a.reference, HELDOUT_SEED + 2)  # other identities, every expression
+        with torch.no_grad():
+            ref = torch.cat([judge.features(b) for b in images_to_tensor(ref_imgs).split(256)]).cpu()
+        budgets = sorted(a.budgets, key=lambda b: ORDER.index(b) if b in ORDER else 99)
+        configs = [c for b in budgets for c in method_configs(base, a.methods, (b,))]
+        configs = list({config_key(c): c for c in configs}.values())  # unguided (one sample) once
+        run_ablation(pipe, xs, [str(i) for i in range(len(xs))], configs, names, path, seed=a.seed,
+                     realism=Realism(), judge=judge, identities=idents, identity=prof.identity_measure(),
+                     profile=prof, measures=frontier_measures(judge, ref, grid), columns=COLUMNS)
+        if a.grid and a.grid_budget in a.budgets:  # the first four counterfactuals by every method, for the grid
+            k = min(4, len(xs))
+            for m in a.methods:
+                label = "unguided@1" if m == "unguided" else f"{m}@{a.grid_budget}"
+                if len(grid.get(label, {})) < k:  # all in the CSV already: run again for the grid alone
+                    c = method_settings(m, base, 1 if m == "unguided" else a.grid_budget)
+                    out = pipe(xs[:k], names[:k], c, generator=torch.Generator().manual_seed(a.seed), progress=False)
+                    grid[label] = {i: out.images[i].cpu() for i in range(k)}
+            grid = {label.split("@")[0]: g for label, g in grid.items()
+                    if label == "unguided@1" or label.endswith(f"@{a.grid_budget}")}
+        else:
+            grid = {}
+    all_rows = read_rows(path)
     table = summarise(all_rows, a.budgets)
     out = {"faces": a.faces, "targets_per_face": a.targets_per_face, "face_seed": HELDOUT_SEED,
            "settings": base.to_dict(), "methods": table, "bars": verdicts(table, a.grid_budget)}
@@ -251,21 +278,24 @@ def main():
         plot(table, a.figure)
     if a.markdown:
         Path(a.markdown).write_text(markdown(table, a.budgets, a.grid_budget))
-    if a.grid and grid and min(len(g) for g in grid.values()) > 0:
-        from emosmc.viz import image_grid
-
-        ms = [m for m in METHODS if m in grid and len(grid[m]) >= 1]
-        k = min(len(g) for g in grid.values())
-        tiles, titles = [], []
-        for i in range(k):
-            tiles.append(xs[i:i + 1])
-            titles.append(f"source\n→ {names[i]}")
-            for m in ms:
-                tiles.append(grid[m][i][None].cpu())
-                v = prof.true_expressions(grid[m][i][None].cpu(), [idents[i]])[0]
-                titles.append(f"{m}\ntrue: {v}")
-        image_grid(torch.cat(tiles), titles, ncols=len(ms) + 1, scale=1.4).savefig(a.grid, dpi=90)
+    if a.grid and grid:
+        draw_grid(prof, grid, xs, idents, names, a.grid)
     emit(out, a.out)
+
+
+def draw_grid(prof, grid, xs, idents, names, path):
+    from emosmc.viz import image_grid
+
+    ms = [m for m in METHODS if m in grid]
+    k = min(len(g) for g in grid.values())
+    tiles, titles = [], []
+    for i in range(k):
+        tiles.append(xs[i:i + 1])
+        titles.append(f"source\n→ {names[i]}")
+        for m in ms:
+            tiles.append(grid[m][i][None])
+            titles.append(f"{m}\ntrue: {prof.true_expressions(grid[m][i][None], [idents[i]])[0]}")
+    image_grid(torch.cat(tiles), titles, ncols=len(ms) + 1, scale=1.4).savefig(path, dpi=90)
 
 
 if __name__ == "__main__":

@@ -191,3 +191,25 @@ def test_an_old_csv_without_the_identity_column_is_upgraded(pipe, realism, faces
                          progress=False)
     assert len(rows2) == 4 and [r["target_prob"] for r in rows2[:2]] == [r["target_prob"] for r in rows]
     assert all(math.isnan(r["identity"]) for r in rows2[:2]) and all(r["identity"] == 1 for r in rows2[2:])
+
+
+def test_rows_of_other_model_weights_are_set_aside_not_reused(pipe, realism, faces, tmp_path, capsys):
+    """A CSV made before the models were retrained holds their results, not these models': it is renamed (kept),
+    said, and the sweep runs again; the same weights resume as before."""
+    import copy
+
+    path = tmp_path / "ablation-toy.csv"
+    cs = one_at_a_time(BASE, guidance_scale=[0.0])
+    first = run_ablation(pipe, faces, ["a", "b"], cs, "happy", path, realism=realism, progress=False)
+    assert len(run_ablation(pipe, faces, ["a", "b"], cs, "happy", path, realism=realism, progress=False)) == 2
+    assert "other model weights" not in capsys.readouterr().out
+    retrained = copy.deepcopy(pipe)
+    with torch.no_grad():
+        next(retrained.unet.parameters()).add_(0.01)
+    counting = Counting(retrained)
+    rows = run_ablation(counting, faces, ["a", "b"], cs, "happy", path, realism=realism, progress=False)
+    assert counting.calls == [(2, 0.0)] and len(rows) == 2  # run again, not read back
+    said = capsys.readouterr().out
+    assert "ablation-toy.csv was made with other model weights" in said
+    (aside,) = tmp_path.glob("ablation-toy.models-*.csv")
+    assert aside.name in said and [r["target_prob"] for r in read_rows(aside)] == [r["target_prob"] for r in first]

@@ -76,6 +76,7 @@ def test_interrupted_encoding_resumes_without_redoing_finished_shards(folder, va
 
 
 def test_cache_refuses_to_mix_vaes_and_finds_kaggle_inputs(folder, vae, tmp_path):
+    import copy
     import warnings
 
     with warnings.catch_warnings():
@@ -84,6 +85,11 @@ def test_cache_refuses_to_mix_vaes_and_finds_kaggle_inputs(folder, vae, tmp_path
     encode_folder(vae, ds, tmp_path / "in" / "kernel-01" / "latents", vae_id="a", shard_size=64, progress=False)
     with pytest.raises(ValueError, match="different 'vae'"):
         encode_folder(vae, ds, tmp_path / "in" / "kernel-01" / "latents", vae_id="b", progress=False, shard_size=64)
+    retrained = copy.deepcopy(vae)  # the same id, other weights: the cache holds the old VAE's latents
+    with torch.no_grad():
+        next(retrained.parameters()).add_(0.01)
+    with pytest.raises(ValueError, match="different 'vae_weights'"):
+        encode_folder(retrained, ds, tmp_path / "in" / "kernel-01" / "latents", vae_id="a", progress=False, shard_size=64)
     assert find_cache("latents", tmp_path / "work", inputs=tmp_path / "in") == tmp_path / "in" / "kernel-01" / "latents"
     with pytest.raises(FileNotFoundError, match="no latent cache"):
         LatentCache.open(tmp_path / "work" / "latents")

@@ -27,12 +27,14 @@ from .edit_config import EditConfig
 from .evaluation import evaluate
 from .labels import target_indices
 from .metrics import Realism
+from .tracking import weights_fingerprint
 
 __all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key", "ablation_plot"]
 
 FIELDS = ["config", "swept", "image", "target", "target_prob", "realism", "judge_prob", "seconds", "unet_evals",
           "decodes", "true_flip", "identity"]
 LABELS = ("swept", "method")  # what a config may carry besides pipeline settings
+MODELS = ("unet", "vae", "classifier", "latent_scorer")  # the pipeline's weights a CSV's rows depend on
 
 
 def config_key(config: dict) -> str:
@@ -88,6 +90,8 @@ def continue_from_previous(csv_path: Union[str, Path], inputs: Union[str, Path, 
     best = max(found, key=lambda f: len(read_rows(f)))
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(best, path)
+    if models_file(best).exists():  # which models made it: run_ablation checks them against its own
+        shutil.copy(models_file(best), models_file(path))
     return best
 
 
@@ -95,7 +99,8 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                  target: Union[str, Sequence[str]], csv_path: Union[str, Path], seed: int = 0,
                  realism: Optional[Callable] = None, judge: Optional[Callable] = None,
                  identities: Optional[Sequence] = None, identity: Optional[Callable] = None,
-                 progress: bool = True, profile=None) -> List[dict]:
+                 progress: bool = True, profile=None, measures: Optional[Callable] = None,
+                 columns: Sequence[str] = ()) -> List[dict]:
     """Run every config on every image (one batched pipeline call per config) and append the rows to
     ``csv_path``; pairs already there are skipped. Returns all rows of the CSV. ``realism`` defaults
     to :class:`Realism`; ``judge`` (optional) is a second classifier returning ``(B, 7)`` probabilities;
@@ -106,7 +111,9 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     :class:`~emosmc.edit_config.EditConfig` settings (the rest: its defaults); its ``"swept"`` and ``"method"``
     (see :func:`emosmc.baselines.method_configs`) are labels stored with it, not settings. The measures are
     :func:`emosmc.evaluation.evaluate`'s; the ground truth is ``profile``'s (default: the toy world's, whose
-    identities ``identities`` are)."""
+    identities ``identities`` are). ``measures(config, output, evaluation, idx)`` (optional) adds ``columns``: it
+    returns ``{column: one value per image of the batch}`` for the images ``idx`` it ran (a benchmark's own
+    measures, e.g. KID)."""
     if len(images) != len(image_ids):
         raise ValueError(f"{len(images)} images but {len(image_ids)} ids")
     targets = [target] * len(images) if isinstance(target, str) else list(target)
@@ -116,10 +123,13 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     if identities is not None:
         from .profiles import get_profile
 
-        truth = (profile or get_profile("toy")).true_expressions
+        profile = profile or get_profile("toy")
+        truth = profile.true_expressions
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _upgrade_header(path)
+    _set_aside_if_other_models(path, weights_fingerprint(*(getattr(pipe, k, None) for k in MODELS)))
+    fields = FIELDS + [c for c in columns if c not in FIELDS]
+    _upgrade_header(path, fields)
     done = {(r["config"], r["image"]) for r in read_rows(path)}
     new_file = not path.exists()
     todo = [(c, [i for i, im in enumerate(image_ids) if (config_key(c), str(im)) not in done]) for c in configs]
@@ -135,10 +145,12 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
         real = realism(out.images)
         who = [identities[i] for i in idx] if identities is not None else None
         ev = evaluate(images[idx], out.images, tidx[idx], identities=who, truth=truth,
-                      judge=False if judge is None else judge, identity=False if identity is None else identity)
+                      judge=False if judge is None else judge, identity=False if identity is None else identity,
+                      profile=profile if identities is not None else None, classifier_probs=out.target_probs)
         jp, kept, truth_flip = ev.judge_prob, ev.identity, ev.true_flip
+        more = measures(c, out, ev, idx) if measures is not None else {}
         with open(path, "a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=FIELDS)
+            w = csv.DictWriter(f, fieldnames=fields)
             if new_file:
                 w.writeheader()
                 new_file = False
@@ -149,27 +161,49 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
                             "judge_prob": "" if jp is None else round(float(jp[j]), 5), "seconds": round(secs, 3),
                             "unet_evals": out.nfe["unet"] // len(idx), "decodes": out.nfe["decode"] // len(idx),
                             "true_flip": "" if truth_flip is None else int(truth_flip[j]),
-                            "identity": "" if kept is None else round(float(kept[j]), 5)})
+                            "identity": "" if kept is None else round(float(kept[j]), 5),
+                            **{k: "" if more.get(k) is None or more[k][j] is None else more[k][j] for k in columns}})
     return read_rows(path)
 
 
-def _upgrade_header(path: Path) -> None:
+def models_file(path: Path) -> Path:
+    """Where the fingerprint of the models that wrote a CSV is kept (beside it)."""
+    return path.with_name(path.name + ".models")
+
+
+def _set_aside_if_other_models(path: Path, fingerprint: Optional[str]) -> None:
+    """Rows made by other weights (retrained models) are not results of these: the old CSV is renamed, said,
+    and a new one starts. A CSV without a record (an older version wrote it) is taken as these models'."""
+    if fingerprint is None:
+        return
+    record = models_file(path)
+    if path.exists() and record.exists() and record.read_text().strip() != fingerprint:
+        old = record.read_text().strip()
+        aside = path.with_name(f"{path.stem}.models-{old}{path.suffix}")
+        os.replace(path, aside)
+        os.replace(record, models_file(aside))
+        print(f"{path.name} was made with other model weights ({old}, these are {fingerprint}): kept as "
+              f"{aside.name}; starting a new {path.name}")
+    record.write_text(fingerprint + "\n")
+
+
+def _upgrade_header(path: Path, fields: List[str] = FIELDS) -> None:
     """A CSV written before a column was added gets the column (empty), so new rows line up."""
     if not path.exists():
         return
     with open(path, newline="") as f:
         reader = csv.DictReader(f)
-        if reader.fieldnames == FIELDS:
+        if reader.fieldnames == fields:
             return
         rows = list(reader)
-    unknown = [k for k in (reader.fieldnames or []) if k not in FIELDS]
+    unknown = [k for k in (reader.fieldnames or []) if k not in fields]
     if unknown:
         raise ValueError(f"{path} has column(s) {unknown} this version does not write; keep that file and start a new CSV")
     tmp = path.with_name(path.name + ".upgrading")
     with open(tmp, "w", newline="") as f:  # then one rename: a session killed half-way loses nothing
-        w = csv.DictWriter(f, fieldnames=FIELDS)
+        w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
-        w.writerows({k: r.get(k, "") for k in FIELDS} for r in rows)
+        w.writerows({k: r.get(k, "") for k in fields} for r in rows)
     os.replace(tmp, path)
 
 

@@ -155,8 +155,8 @@ def encode_folder(vae, dataset, out: Union[str, Path], vae_id: str = "", shard_s
     (posterior mean, times ``vae.config.scaling_factor``, on the VAE's device and dtype) into sharded
     fp16 safetensors under ``out``.
 
-    Resumable: shards already on disk are kept. A manifest made from other files or another VAE
-    is an error (nothing is overwritten); use a new folder.
+    Resumable: shards already on disk are kept. A manifest made from other files or another VAE (another id,
+    or the same one with other weights) is an error (nothing is overwritten); use a new folder.
     """
     from safetensors.torch import save_file
 
@@ -166,8 +166,11 @@ def encode_folder(vae, dataset, out: Union[str, Path], vae_id: str = "", shard_s
     n = len(files)
     if n == 0:
         raise ValueError(f"no readable images under {dataset.root} (skipped: {dataset.skipped[:3]})")
+    from .tracking import weights_fingerprint
+
     plan = {
-        "vae": vae_id, "scaling_factor": float(vae.config.scaling_factor), "image_size": int(dataset.size),
+        "vae": vae_id, "vae_weights": weights_fingerprint(vae), "scaling_factor": float(vae.config.scaling_factor),
+        "image_size": int(dataset.size),
         "root": str(dataset.root), "files": files, "shard_size": shard_size,
         "shards": [{"file": _shard_name(i), "start": s, "count": min(shard_size, n - s)}
                    for i, s in enumerate(range(0, n, shard_size))],
@@ -176,7 +179,8 @@ def encode_folder(vae, dataset, out: Union[str, Path], vae_id: str = "", shard_s
     mpath = out / MANIFEST
     if mpath.exists():
         old = json.loads(mpath.read_text())
-        for k in ("vae", "scaling_factor", "image_size", "files", "shard_size"):
+        keys = ("vae", "scaling_factor", "image_size", "files", "shard_size") + (("vae_weights",) if "vae_weights" in old else ())
+        for k in keys:  # vae_weights: the same VAE retrained (caches written before it was recorded are not checked)
             if old.get(k) != plan[k]:
                 raise ValueError(f"{mpath} was made with a different {k!r}; encode into a new folder "
                                  "(or delete that one) -- nothing was overwritten")
