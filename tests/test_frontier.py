@@ -1,0 +1,50 @@
+"""benchmarks/frontier.py: its rows are run_ablation's, so a run resumes from them; its first version's CSV is
+converted without losing a row; its summary gives every rate with its standard error."""
+import csv
+import math
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+import frontier  # noqa: E402
+from emosmc.ablation import config_key, read_rows  # noqa: E402
+from emosmc.baselines import method_configs  # noqa: E402
+from emosmc.profiles import get_profile  # noqa: E402
+
+
+def _old_row(method, budget, cf, target, flip):
+    r = {k: "1.0" for k in frontier.OLD_FIELDS}
+    r.update(method=method, budget=budget, cf=cf, face=cf // 2, target=target, true_flip=flip, unclear=0,
+             judge_flip=flip, classifier_p=0.9, outside_l1=20.5, unet_evals=f"{budget * 84}.0", decodes="4.0",
+             threads=1)
+    return r
+
+
+def test_the_first_versions_csv_becomes_rows_a_resumed_run_skips(tmp_path):
+    base = get_profile("toy").edit
+    path = tmp_path / "frontier_toy.csv"
+    old = [_old_row("best-of-n", 16, i, "happy" if i % 2 else "sad", int(i < 3)) for i in range(4)]
+    old.append(_old_row("unguided", 1, 0, "sad", 0))
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, frontier.OLD_FIELDS)
+        w.writeheader()
+        w.writerows(old)
+    frontier.convert_old_csv(path, base)
+    rows = read_rows(path)
+    assert len(rows) == 5 and {r["method"] for r in rows} == {"best-of-n@16", "unguided@1"}
+    done = {(r["config"], r["image"]) for r in rows}
+    for c in method_configs(base, ["best-of-n", "unguided"], (16,)):  # what a resumed run would ask for
+        n = 4 if c["method"] == "best-of-n@16" else 1
+        assert all((config_key(c), str(i)) in done for i in range(n)), c["method"]
+    text = path.read_text()
+    frontier.convert_old_csv(path, base)  # converted once: a second call changes nothing
+    assert path.read_text() == text
+
+    table = frontier.summarise(rows, [1, 16])
+    b = table["best-of-n"]["16"]
+    assert b["n"] == 4 and b["true_flip"] == 0.75 and b["true_flip_se"] == round(math.sqrt(0.75 * 0.25 / 4), 3)
+    assert b["classifier_p"] == 0.9 and b["outside_l1"] == 20.5 and b["unet_evals"] == 16 * 84
+    assert b["true_flip_by_target"] == {"happy": 0.5, "sad": 1.0}
+    assert table["unguided"]["1"]["true_flip"] == 0.0 and "16" not in table["unguided"]
+    assert "| `best-of-n` | — | 0.75 ± 0.22 |" in frontier.markdown(table, [1, 16])
