@@ -70,3 +70,28 @@ def test_kid_is_near_zero_for_one_distribution_and_grows_with_a_shift():
     assert abs(same) < 0.05 < shifted[0] < shifted[1] < shifted[2]  # measured: -0.008; 0.19, 1.0, 7.7
     with pytest.raises(ValueError, match="2 samples"):
         kid(a[:1], b)
+
+
+def test_the_frontier_is_read_with_standard_errors_and_missing_points_are_none(tmp_path):
+    import json
+    import math
+
+    import pytest
+
+    from emosmc.baselines import Frontier
+
+    data = {"settings": {"guidance_scale": 20.0}, "methods": {
+        "unguided": {"1": {"true_flip": 0.1, "n": 100}},
+        "best-of-n": {"16": {"true_flip": 0.2, "n": 100}},
+        "guided-smc": {"16": {"true_flip": 0.9, "n": 100}, "4": {"true_flip": None, "n": 0}}}}
+    (tmp_path / "f.json").write_text(json.dumps(data))
+    f = Frontier.load(tmp_path / "f.json")
+    assert f.rate("guided-smc", 16) == (0.9, pytest.approx(0.03), 100)
+    assert f.rate("unguided", 16) == f.rate("unguided", 1)  # one sample whatever the budget
+    assert f.rate("guided-smc", 4) is None and f.rate("guided-smc", 8) is None and f.rate("nope", 16) is None
+    d, se = f.difference("guided-smc", "best-of-n", 16)
+    assert d == pytest.approx(0.7) and se == pytest.approx(math.sqrt(0.03 ** 2 + 0.04 ** 2))
+    with pytest.raises(FileNotFoundError, match="benchmarks/frontier.py"):
+        Frontier.load(tmp_path / "missing.json")
+    repo = Frontier.load()  # the repository's own, read as the notebooks read it
+    assert repo is not None and repo.rate("unguided", 1)[2] >= 84

@@ -29,11 +29,14 @@ gradient is taken.
 """
 from __future__ import annotations
 
-from typing import Dict
+import json
+import math
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
 
 from .edit_config import EditConfig
 
-__all__ = ["METHODS", "method_settings", "method_configs"]
+__all__ = ["METHODS", "method_settings", "method_configs", "Frontier"]
 
 # method -> what it changes in the profile's edit settings (``budget`` fills num_particles)
 METHODS: Dict[str, dict] = {
@@ -72,3 +75,50 @@ def method_configs(base: EditConfig, methods=tuple(METHODS), budgets=(4, 16)) ->
         for b in ((1,) if m == "unguided" else budgets):
             out.append({**method_settings(m, base, b).to_dict(), "method": f"{m}@{b}", "swept": "method"})
     return out
+
+
+class Frontier:
+    """The measured frontier: ``benchmarks/frontier.py``'s JSON, every method at every budget on held-out toy
+    faces, judged by the ground truth. The notebooks read it here and type no number of their own.
+
+        f = Frontier.load()               # the repository's benchmarks/results/frontier_toy.json
+        f.rate("guided-smc", 16)          # (true flip, its standard error, n)
+        f.difference("smc-paper-latent", "best-of-n", 16)   # (difference, its standard error)
+    """
+
+    def __init__(self, data: dict, path: Optional[Path] = None):
+        self.data, self.path = data, path
+        self.methods, self.settings = data["methods"], data["settings"]
+
+    @classmethod
+    def load(cls, path: Union[str, Path, None] = None) -> Optional["Frontier"]:
+        """``path``, else the repository's ``benchmarks/results/frontier_toy.json``; ``None`` where emosmc runs
+        without its repository (a wheel, e.g. on Kaggle). A repository without the file is an error."""
+        from .places import repository
+
+        if path is None:
+            repo = repository()
+            if repo is None:
+                return None
+            path = repo / "benchmarks" / "results" / "frontier_toy.json"
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: make it with `python benchmarks/frontier.py` (docs/frontier.md;"
+                                    " hours on a CPU) or restore it from git")
+        return cls(json.loads(path.read_text()), path)
+
+    def rate(self, method: str, budget: int) -> Optional[Tuple[float, float, int]]:
+        """(true flip rate, its standard error sqrt(p (1 - p) / n), n) of ``method`` at ``budget`` (``unguided``:
+        its one sample whatever the budget), or ``None`` where it was not measured."""
+        s = self.methods.get(method, {}).get("1" if method == "unguided" else str(budget))
+        if not s or s.get("true_flip") is None:
+            return None
+        p, n = s["true_flip"], s["n"]
+        return p, math.sqrt(p * (1 - p) / n), n
+
+    def difference(self, a: str, b: str, budget: int) -> Optional[Tuple[float, float]]:
+        """(rate of ``a`` - rate of ``b``, the standard error of the difference), or ``None``."""
+        ra, rb = self.rate(a, budget), self.rate(b, budget)
+        if ra is None or rb is None:
+            return None
+        return ra[0] - rb[0], math.sqrt(ra[1] ** 2 + rb[1] ** 2)

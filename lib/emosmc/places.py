@@ -17,13 +17,20 @@ import os
 from pathlib import Path
 from typing import Callable, List, Optional, Union
 
-__all__ = ["CELEBAHQ_DATASET", "kaggle_input", "work_dir", "search_inputs", "mounted", "InputNotFound",
+__all__ = ["CELEBAHQ_DATASET", "repository", "kaggle_input", "work_dir", "search_inputs", "mounted", "InputNotFound",
            "find_celebahq_images", "find_model_folder", "find_trained_unet", "find_latent_scorer",
            "find_run_folders", "is_writable"]
 
 CELEBAHQ_DATASET = "badasstechie/celebahq-resized-256x256"  # the Kaggle dataset the report's authors used
 SEARCH_DEPTH = 7  # levels below the inputs: notebooks/<owner>/<slug>/versions/<N>/unet-run-celebahq/unet is 7
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+
+
+def repository() -> Optional[Path]:
+    """The repository emosmc runs from (installed from a clone, editable), or ``None`` where it runs without
+    one (a wheel, e.g. on Kaggle): what a notebook needs to read ``benchmarks/results/``."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "benchmarks").is_dir() and (root / "lib" / "emosmc").is_dir() else None
 
 
 def kaggle_input() -> Path:
