@@ -97,6 +97,12 @@ def toy_unet_mean() -> str:
                   + ["spread of the samples' channel means", "the data's"], rows)
 
 
+def toy_samples_steps() -> str:
+    t = _load("toy_samples_steps.json")
+    rows = [[str(r["steps"]), str(r["seed"]), rate(r["face_rate"], r["n"])] for r in t["runs"]]
+    return _table(["sampler steps", "seed", "samples that are toy faces"], rows)
+
+
 def toy_tuning(path: str = "toy_tuning.json") -> str:
     t = _load(path)
     n = t["counterfactuals"]
@@ -166,7 +172,14 @@ def toy_quality() -> str:
         rows.append([f"`make demo`: true flip rate over its {k} counterfactuals (3 faces of `HELDOUT_SEED` x 6 targets)",
                      rate(d["true_flip_rate"], k), "≥ 0.85", _met(d["true_flip_rate"] >= 0.85)])
     spc = s["seconds_per_counterfactual_smc"]
-    rows.append([f"seconds per counterfactual ({q['threads']} thread)", f"{spc:.1f}", "≤ 5", _met(spc <= 5)])
+    if (RESULTS / "toy_timing_idle.json").exists():  # the bar is judged on an otherwise idle machine
+        idle = _load("toy_timing_idle.json")
+        ispc, steps = idle["steering"]["seconds_per_counterfactual_smc"], idle["settings"]["num_inference_steps"]
+        rows.append([f"seconds per counterfactual ({q['threads']} thread): beside other jobs / idle machine "
+                     f"(`toy_timing_idle.json`, {idle['steering']['counterfactuals']} edits, {steps} steps)",
+                     f"{spc:.1f} / {ispc:.1f}", "≤ 5", _met(ispc <= 5)])
+    else:
+        rows.append([f"seconds per counterfactual ({q['threads']} thread)", f"{spc:.1f}", "≤ 5", _met(spc <= 5)])
     cfg = q["settings"]
     head = (f"{n} edits of the benchmark's faces (seed {q['face_seed']}, {q['faces']} faces x 6 targets); settings: "
             f"N = {cfg['num_particles']}, {cfg['num_inference_steps']} steps, strength {cfg['noise_strength']}, "
@@ -307,7 +320,8 @@ def summary() -> str:
 
 TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_probe": toy_probe,
           "toy_tuning": toy_tuning,
-          "toy_tuning_first_unet": lambda: toy_tuning("toy_tuning_first_unet.json"), "toy_unet_mean": toy_unet_mean, "toy_quality": toy_quality, "steering_cost": steering_cost,
+          "toy_tuning_first_unet": lambda: toy_tuning("toy_tuning_first_unet.json"),
+          "toy_tuning_particles": lambda: toy_tuning("toy_tuning_particles.json"), "toy_samples_steps": toy_samples_steps, "toy_unet_mean": toy_unet_mean, "toy_quality": toy_quality, "steering_cost": steering_cost,
           "train_step": train_step, "steering_quality_v1": steering_quality_v1, "frontier_v1": frontier_v1,
           "frontier": frontier, "summary": summary}
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
