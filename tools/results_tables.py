@@ -256,8 +256,10 @@ def _frontier(path: str, at: int = 16) -> str:
     table = d["methods"]
     bs = sorted({int(b) for runs in table.values() for b in runs})
     n = {s["n"] for runs in table.values() for s in runs.values()}
-    rows = [[f"`{m}`"] + [f"{runs[str(b)]['true_flip']:.2f}" if str(b) in runs else "—" for b in bs]
-            for m, runs in table.items()]
+    def flip(s):  # with its standard error where the JSON has one (the current frontier.py writes it)
+        return f"{s['true_flip']:.2f}" + (f" ± {s['true_flip_se']:.2f}" if s.get("true_flip_se") is not None else "")
+
+    rows = [[f"`{m}`"] + [flip(runs[str(b)]) if str(b) in runs else "—" for b in bs] for m, runs in table.items()]
     out = (f"{'/'.join(map(str, sorted(n)))} counterfactuals per point ({d['faces']} faces of seed {d['face_seed']}, "
            f"{d['targets_per_face']} targets each; a rate's standard error is about {math.sqrt(0.25 / min(n)):.2f} at 0.5). "
            "True flip rate by budget:\n\n" + _table(["method"] + [f"N = {b}" for b in bs], rows))
@@ -265,7 +267,7 @@ def _frontier(path: str, at: int = 16) -> str:
     for m, runs in table.items():
         s = runs.get(str(at)) or (runs.get("1") if m == "unguided" else None)
         if s:
-            rows.append([f"`{m}`", f"{s['true_flip']:.2f}", f"{s['judge_flip']:.2f}", f"{s['classifier_p']:.2f}",
+            rows.append([f"`{m}`", flip(s), f"{s['judge_flip']:.2f}", f"{s['classifier_p']:.2f}",
                          f"{s['unclear']:.2f}", f"{s['l1_expression']:.1f}", f"{s['outside_l1']:.1f}", f"{s['realism']:.2f}",
                          f"{s['kid']:.3f}", f"{s['unet_evals']:.0f}", f"{s['decodes']:.0f}", f"{s['reward_grads']:.0f}",
                          f"{s['seconds']:.1f}"])
