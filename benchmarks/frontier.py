@@ -128,10 +128,11 @@ RENAMED = {"target_prob": "classifier_p", "identity": "outside_l1"}
 
 
 def summarise(all_rows, budgets):
-    """Per method and budget: the mean of every measure, the true flip rate with its standard error, per target."""
+    """Per method and budget: the mean of every measure, the true flip rate with its standard error, per target
+    (``unguided``: its one sample, at budget 1, whatever the budgets)."""
     table = {}
     for m in METHODS:
-        for b in budgets:
+        for b in ((1,) if m == "unguided" else budgets):
             rows = [r for r in all_rows if r.get("method") == f"{m}@{b}"]
             if not rows:
                 continue
@@ -270,7 +271,8 @@ def main():
                     if label == "unguided@1" or label.endswith(f"@{a.grid_budget}")}
         else:
             grid = {}
-    all_rows = read_rows(path)
+    wanted = {config_key(c) for c in method_configs(base, list(METHODS), tuple(a.budgets))}
+    all_rows = [r for r in read_rows(path) if r["config"] in wanted]  # other base settings' rows are not these
     table = summarise(all_rows, a.budgets)
     out = {"faces": a.faces, "targets_per_face": a.targets_per_face, "face_seed": HELDOUT_SEED,
            "settings": base.to_dict(), "methods": table, "bars": verdicts(table, a.grid_budget)}

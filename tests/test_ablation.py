@@ -213,3 +213,30 @@ def test_rows_of_other_model_weights_are_set_aside_not_reused(pipe, realism, fac
     assert "ablation-toy.csv was made with other model weights" in said
     (aside,) = tmp_path.glob("ablation-toy.models-*.csv")
     assert aside.name in said and [r["target_prob"] for r in read_rows(aside)] == [r["target_prob"] for r in first]
+
+
+def test_a_benchmarks_own_measures_become_columns_without_replacing_the_runners(pipe, realism, faces, tmp_path):
+    seen = []
+
+    def measures(c, out, ev, idx):
+        seen.append((c["swept"], list(idx)))
+        return {"batch_size": [len(idx)] * len(idx), "identity": [-1.0] * len(idx)}
+
+    path = tmp_path / "m.csv"
+    rows = run_ablation(pipe, faces, ["a", "b"], one_at_a_time(BASE, guidance_scale=[5.0]), "happy", path,
+                        realism=realism, identity=lambda a, b, ids: torch.full((len(a),), 7.0), progress=False,
+                        measures=measures, columns=["batch_size", "batch_size", "identity"])
+    assert seen == [("guidance_scale", [0, 1])]
+    assert path.read_text().splitlines()[0].split(",").count("batch_size") == 1
+    assert [r["batch_size"] for r in rows] == ["2", "2"] and [r["identity"] for r in rows] == [7.0, 7.0]
+
+
+def test_weights_fingerprint_reads_every_kind_of_tensor_and_sees_a_change():
+    from emosmc.tracking import weights_fingerprint
+
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).half()  # fp16 weights, int64 buffer
+    a = weights_fingerprint(net, None, "not a module")
+    assert len(a) == 12 and a == weights_fingerprint(net)
+    with torch.no_grad():
+        net[0].bias[0] += 1
+    assert weights_fingerprint(net) != a and weights_fingerprint(None) is None

@@ -128,7 +128,8 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _set_aside_if_other_models(path, weights_fingerprint(*(getattr(pipe, k, None) for k in MODELS)))
-    fields = FIELDS + [c for c in columns if c not in FIELDS]
+    columns = [c for c in dict.fromkeys(columns) if c not in FIELDS]  # run_ablation's own are never replaced
+    fields = FIELDS + columns
     _upgrade_header(path, fields)
     done = {(r["config"], r["image"]) for r in read_rows(path)}
     new_file = not path.exists()
@@ -177,13 +178,19 @@ def _set_aside_if_other_models(path: Path, fingerprint: Optional[str]) -> None:
     if fingerprint is None:
         return
     record = models_file(path)
-    if path.exists() and record.exists() and record.read_text().strip() != fingerprint:
-        old = record.read_text().strip()
-        aside = path.with_name(f"{path.stem}.models-{old}{path.suffix}")
+    old = record.read_text().strip() if record.exists() else None
+    if old == fingerprint:
+        return
+    if path.exists() and old is not None:
+        aside, k = path.with_name(f"{path.stem}.models-{old}{path.suffix}"), 1
+        while aside.exists():  # never overwrite an earlier one
+            aside, k = path.with_name(f"{path.stem}.models-{old}-{k}{path.suffix}"), k + 1
         os.replace(path, aside)
         os.replace(record, models_file(aside))
         print(f"{path.name} was made with other model weights ({old}, these are {fingerprint}): kept as "
               f"{aside.name}; starting a new {path.name}")
+    elif path.exists():
+        print(f"{path.name} has no record of the models that made it: taken as these ({fingerprint})")
     record.write_text(fingerprint + "\n")
 
 

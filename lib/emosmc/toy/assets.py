@@ -11,6 +11,7 @@ Stages that were tried and not shipped live in ``benchmarks/experiments/`` (docs
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -49,11 +50,21 @@ def toy_latent_cache(work: Path, n_identities: int = 40, progress: bool = False)
     from ..latents import LatentCache, encode_folder, find_cache
     from ..profiles import get_profile
 
+    from ..tracking import weights_fingerprint
+
+    vae = get_profile("toy").load("vae", "cpu")
     found = find_cache("latents-toy", work)
     if found:
-        return LatentCache.open(found)
+        cache = LatentCache.open(found)
+        if cache.manifest.get("vae_weights") == weights_fingerprint(vae):
+            return cache
+        # made by another VAE (retrained models), or before caches recorded theirs: encode again, keep the old one
+        print(f"{found} holds latents of other VAE weights (or unrecorded ones): encoding again")
+        if Path(found).resolve().parent == Path(work).resolve():  # ours (not an input): kept beside, once
+            aside = Path(work) / f"latents-toy.vae-{cache.manifest.get('vae_weights') or 'unrecorded'}"
+            shutil.rmtree(aside, ignore_errors=True)
+            Path(found).rename(aside)
     folder = toy_image_folder(Path(work) / "toy-faces", n_identities)
-    vae = get_profile("toy").load("vae", "cpu")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the bad files are skipped and listed in the manifest
         dataset = ImageFolderDataset(folder / "images", 64)
