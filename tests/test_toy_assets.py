@@ -80,3 +80,20 @@ def test_the_unet_sees_the_colour_of_its_input():
     for c in range(z0.shape[1]):
         r = torch.corrcoef(torch.stack([eps[:, c].mean((1, 2)), pred[:, c].mean((1, 2))]))[0, 1]
         assert r > 0.6, f"channel {c}: the predicted noise's mean correlates {r:.2f} with the true noise's"
+
+
+def test_the_toy_latent_cache_is_encoded_again_when_the_vae_changed(tmp_path, capsys):
+    import json
+
+    from emosmc.toy.assets import toy_latent_cache
+
+    first = toy_latent_cache(tmp_path, n_identities=2)
+    assert toy_latent_cache(tmp_path, n_identities=2).manifest == first.manifest  # the same VAE: reused
+    manifest = tmp_path / "latents-toy" / "manifest.json"
+    m = json.loads(manifest.read_text())
+    m["vae_weights"] = "0123456789ab"  # as if written by a VAE since retrained
+    manifest.write_text(json.dumps(m))
+    again = toy_latent_cache(tmp_path, n_identities=2)
+    assert "holds latents of other VAE weights" in capsys.readouterr().out
+    assert again.manifest["vae_weights"] == first.manifest["vae_weights"] and len(again) == len(first)
+    assert (tmp_path / "latents-toy.vae-0123456789ab" / "manifest.json").exists()  # the old one kept beside
