@@ -247,7 +247,7 @@ def run_kernel(nb_path: Path, work: Path, env: dict, timeout: int) -> dict:
 
 
 def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=None, n_photos: int = 12,
-             timeout: int = 900, namespace: bool = False, facenet: bool = True) -> dict:
+             timeout: int = 900, namespace: bool = False, facenet: bool = True, skip=()) -> dict:
     out = Path(out).resolve()  # the kernels run in their own working folder
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -262,7 +262,7 @@ def simulate(out: Path, layouts=("classic", "2026"), size: str = "tiny", photos=
     for layout in layouts:
         root = out / layout
         outputs, rows = {}, []
-        for key in ORDER:
+        for key in [k for k in ORDER if k not in skip]:
             stem, resume = key.split("@")[0], key.endswith("@resume")
             folders, _ = push.build(root / "build" / key.replace("@", "-"), USER, only=[stem], wheel=False,
                                     resume=resume, params=params[key])
@@ -306,6 +306,8 @@ def main(argv=None):
     p.add_argument("--no-namespace", action="store_true", help="chmod and snapshots only, no read-only bind mount")
     p.add_argument("--no-facenet", action="store_true",
                    help="no stand-in FaceNet checkpoint: kernel 05 must finish without FaceNet's weights")
+    p.add_argument("--skip", nargs="*", default=[], choices=[k for k in ORDER if "@" in k],
+                   help="runs to leave out (a second layout need not resume again: resuming reads no inputs)")
     a = p.parse_args(argv)
     namespace = os.environ.get("EMOSMC_SIM_NAMESPACE") == "1"
     if not namespace and not a.no_namespace and os.geteuid() == 0 and shutil.which("unshare") and \
@@ -315,7 +317,8 @@ def main(argv=None):
         sys.exit(subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, *sys.argv],
                                 env=env).returncode)
     layouts = ("classic", "2026") if a.layout == "both" else (a.layout,)
-    report = simulate(Path(a.out), layouts, a.size, a.photos, a.n_photos, a.timeout, namespace, not a.no_facenet)
+    report = simulate(Path(a.out), layouts, a.size, a.photos, a.n_photos, a.timeout, namespace, not a.no_facenet,
+                      a.skip)
     summary = {lay: [{k: r[k] for k in ("kernel", "cells", "cells_run", "seconds", "read_only", "error")}
                      for r in report[lay]] for lay in layouts}
     print(json.dumps({"ok": report["ok"], "size": report["size"], "facenet": report["facenet"], "photos": report["photos"],
