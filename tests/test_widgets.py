@@ -22,10 +22,10 @@ def gallery():
 def test_explore_steers_and_returns_what_the_explorer_shows(pipe, gallery):
     x = gallery["toy face 0 (angry)"]
     kw = dict(num_particles=6, num_inference_steps=40, noise_strength=0.8, reward_on="x0", resampling="systematic")
-    # steering, over 4 seeds (at these small settings about 1 draw in 4 misses): the returned face is one the
+    # steering, over 3 seeds (at these small settings about 1 draw in 4 misses): the returned face is one the
     # classifier likes far more than an unsteered particle; 32 reverse steps, the latent scorer
     guided = [explore(pipe, x, "happy", guidance_scale=20.0, scorer="latent", final_check=3, seed=s, **kw)
-              for s in range(4)]
+              for s in range(3)]
     plain = explore(pipe, x, "happy", guidance_scale=0.0, scorer="latent", final_check=3, seed=0, **kw)
     lift = torch.tensor([g.target_prob for g in guided]) - plain.particle_probs.mean()
     assert lift.mean() > 0.3, lift
