@@ -119,12 +119,10 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
     targets = [target] * len(images) if isinstance(target, str) else list(target)
     tidx = target_indices(targets)
     realism = realism or Realism()
-    truth = None
-    if identities is not None:
+    if identities is not None and profile is None:  # the identities are the toy world's: its ground truth
         from .profiles import get_profile
 
-        profile = profile or get_profile("toy")
-        truth = profile.true_expressions
+        profile = get_profile("toy")
     path = Path(csv_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _set_aside_if_other_models(path, weights_fingerprint(*(getattr(pipe, k, None) for k in MODELS)))
@@ -145,9 +143,9 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
         secs = (time.time() - t0) / len(idx)
         real = realism(out.images)
         who = [identities[i] for i in idx] if identities is not None else None
-        ev = evaluate(images[idx], out.images, tidx[idx], identities=who, truth=truth,
-                      judge=False if judge is None else judge, identity=False if identity is None else identity,
-                      profile=profile if identities is not None else None, classifier_probs=out.target_probs)
+        ev = evaluate(images[idx], out.images, tidx[idx], profile if identities is not None else None,
+                      identities=who, judge=False if judge is None else judge,
+                      identity=False if identity is None else identity, classifier_probs=out.target_probs)
         jp, kept, truth_flip = ev.judge_prob, ev.identity, ev.true_flip
         more = measures(c, out, ev, idx) if measures is not None else {}
         with open(path, "a", newline="") as f:

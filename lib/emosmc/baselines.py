@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
 from .edit_config import EditConfig
+from .evaluation import standard_error
 
 __all__ = ["METHODS", "method_settings", "method_configs", "Frontier"]
 
@@ -113,8 +114,7 @@ class Frontier:
         s = self.methods.get(method, {}).get("1" if method == "unguided" else str(budget))
         if not s or s.get("true_flip") is None:
             return None
-        p, n = s["true_flip"], s["n"]
-        return p, math.sqrt(p * (1 - p) / n), n
+        return s["true_flip"], standard_error(s["true_flip"], s["n"]), s["n"]
 
     def difference(self, a: str, b: str, budget: int) -> Optional[Tuple[float, float]]:
         """(rate of ``a`` - rate of ``b``, the standard error of the difference), or ``None``."""

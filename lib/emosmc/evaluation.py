@@ -21,7 +21,7 @@ import torch
 
 from .labels import EMOTIONS, target_indices
 
-__all__ = ["Evaluation", "evaluate", "rate", "summary"]
+__all__ = ["Evaluation", "evaluate", "rate", "standard_error", "summary"]
 
 
 @dataclass
@@ -135,13 +135,18 @@ def evaluate(sources: torch.Tensor, edits: torch.Tensor, targets: Union[str, Seq
     return ev
 
 
+def standard_error(p: float, n: int) -> float:
+    """The standard error of a rate ``p`` over ``n`` 0/1 outcomes, sqrt(p (1 - p) / n)."""
+    return math.sqrt(p * (1 - p) / n)
+
+
 def rate(values) -> Dict[str, Optional[float]]:
     """The mean of 0/1 ``values`` (``None`` and NaN left out) with its standard error sqrt(p (1 - p) / n)."""
     v = [float(x) for x in values if x is not None and float(x) == float(x)]
     if not v:
         return {"rate": None, "se": None, "n": 0}
     p = sum(v) / len(v)
-    return {"rate": p, "se": math.sqrt(p * (1 - p) / len(v)), "n": len(v)}
+    return {"rate": p, "se": standard_error(p, len(v)), "n": len(v)}
 
 
 def summary(ev: Union[Evaluation, List[dict]]) -> Dict[str, dict]:
