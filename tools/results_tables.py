@@ -313,7 +313,7 @@ def summary() -> str:
         "truly shows the target on "
         f"{rate(s['smc_true_flip_rate'], n)} of edits, while unguided img2img at the same strength keeps the source's "
         f"expression on {rate(s['unguided_keeps_source_true_expression'], n)}; the independent judge agrees with the truth "
-        f"on {num(s['judge_agrees_with_truth_on_flip'], 2)}; {num(s['seconds_per_counterfactual_smc'], 1)} s per edit on one "
+        f"on {rate(s['judge_agrees_with_truth_on_flip'], n)}; {num(s['seconds_per_counterfactual_smc'], 1)} s per edit on one "
         f"thread beside other jobs{idle}.{demo} [docs/toy_world.md](docs/toy_world.md#quality)",
         f"* **Cost at the real model sizes** (CPU, random weights): the fast path (latent scorer, {c['final_check']} final "
         f"decodes) is {num(big['speedup_fast_vs_algorithm1'], 1)}x faster than Algorithm 1 at N x K = "
