@@ -63,6 +63,33 @@ def counterfactuals(faces: int, per_face: int, seed: int = HELDOUT_SEED):
     return x[[i for i, _ in rows]], [ids[i] for i, _ in rows], [EMOTIONS[t] for _, t in rows], rows
 
 
+def image_ids(rows) -> list:
+    """The CSV's key of each counterfactual: its face and target, not its position (which ``--faces`` and
+    ``--targets-per-face`` change), so that a run with other sizes never reads another counterfactual's row."""
+    return [f"face{i}-{EMOTIONS[t]}" for i, t in rows]
+
+
+def rekey_positions(path: Path, ids) -> None:
+    """Rows of earlier versions are keyed by position; a position becomes its face-and-target key when the
+    row's target is that counterfactual's (other rows are left as they are, and the report skips them)."""
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        fields, old = reader.fieldnames, list(reader)
+    moved = 0
+    for r in old:
+        k = int(r["image"]) if r["image"].isdigit() else -1
+        if 0 <= k < len(ids) and ids[k].endswith("-" + r["target"]):
+            r["image"], moved = ids[k], moved + 1
+    if moved:
+        tmp = path.with_name(path.name + ".rekeying")
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields)
+            w.writeheader()
+            w.writerows(old)
+        os.replace(tmp, path)
+        print(f"{path}: {moved} rows keyed by position now keyed by face and target", file=sys.stderr)
+
+
 def peak_mib() -> float:
     if torch.cuda.is_available():
         return torch.cuda.max_memory_allocated() / 2**20
@@ -251,6 +278,9 @@ def main():
         convert_old_csv(path, base)
     grid = {}
     xs, idents, names, rows = counterfactuals(a.faces, a.targets_per_face)
+    ids = image_ids(rows)
+    if path.exists():
+        rekey_positions(path, ids)
     if not a.report_only:
         pipe, judge = EmotionEditPipeline.from_profile(prof), prof.load("judge")
         ref_imgs, *_ = toy_faces(a.reference, HELDOUT_SEED + 2)  # other identities, every expression
@@ -259,7 +289,7 @@ def main():
         budgets = sorted(a.budgets, key=lambda b: ORDER.index(b) if b in ORDER else 99)
         configs = [c for b in budgets for c in method_configs(base, a.methods, (b,))]
         configs = list({config_key(c): c for c in configs}.values())  # unguided (one sample) once
-        run_ablation(pipe, xs, [str(i) for i in range(len(xs))], configs, names, path, seed=a.seed,
+        run_ablation(pipe, xs, ids, configs, names, path, seed=a.seed,
                      realism=Realism(), judge=judge, identities=idents, identity=prof.identity_measure(),
                      profile=prof, measures=frontier_measures(judge, ref, grid), columns=COLUMNS)
         if a.grid and a.grid_budget in a.budgets:  # the first four counterfactuals by every method, for the grid
@@ -275,7 +305,8 @@ def main():
         else:
             grid = {}
     wanted = {config_key(c) for c in method_configs(base, list(METHODS), tuple(a.budgets))}
-    all_rows = [r for r in read_rows(path) if r["config"] in wanted]  # other base settings' rows are not these
+    mine = set(ids)  # other base settings' rows, or other counterfactuals' (other sizes), are not these
+    all_rows = [r for r in read_rows(path) if r["config"] in wanted and r["image"] in mine]
     table = summarise(all_rows, a.budgets)
     out = {"faces": a.faces, "targets_per_face": a.targets_per_face, "face_seed": HELDOUT_SEED,
            "settings": base.to_dict(), "methods": table, "bars": verdicts(table, a.grid_budget)}

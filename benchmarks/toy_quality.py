@@ -60,6 +60,21 @@ def _nanmean(t):
 
 
 @torch.no_grad()
+def unet_ms_per_latent(pipe, batch: int, repeats: int = 20) -> float:
+    """Milliseconds per latent of the UNet alone at the steering's batch (the particles of one edit), to
+    read the seconds per counterfactual against: the same CPU runs at different speeds on different days."""
+    c, s = pipe.unet.config.in_channels, pipe.unet.config.sample_size
+    z = torch.randn(batch, c, s, s, generator=torch.Generator().manual_seed(0))
+    t = torch.tensor(500)
+    for _ in range(3):
+        pipe.unet(z, t)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        pipe.unet(z, t)
+    return round((time.perf_counter() - t0) / repeats / batch * 1000, 2)
+
+
+@torch.no_grad()
 def unet_samples(pipe, judge, n: int, steps: int, seed: int, clean: torch.Tensor):
     """``n`` samples of the UNet from pure noise (the pipeline's scheduler, ``steps`` steps), decoded. A sample
     counts as a face when the toy world explains it (:mod:`emosmc.toy.face_fit`: the fitted render is as close
@@ -180,6 +195,9 @@ def main():
             "smc_over_unguided_outside_l1": _r(keep_smc["outside_l1"].mean() / keep_plain["outside_l1"].mean())},
         "seconds_per_counterfactual_smc": round(ev.seconds, 3),
         "seconds_per_counterfactual_unguided": round(ev_plain.seconds, 3),
+        # the machine's speed varies between sessions: the work per edit, and the UNet's own speed in this run
+        "unet_latents_per_counterfactual": res.nfe["unet"] // len(rows),
+        "unet_ms_per_latent": unet_ms_per_latent(pipe, config.num_particles),
     }
     print("steering done", file=sys.stderr, flush=True)
     if a.samples:

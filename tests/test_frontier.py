@@ -48,3 +48,23 @@ def test_the_first_versions_csv_becomes_rows_a_resumed_run_skips(tmp_path):
     assert b["true_flip_by_target"] == {"happy": 0.5, "sad": 1.0}
     assert table["unguided"]["1"]["true_flip"] == 0.0 and "16" not in table["unguided"]
     assert "| `best-of-n` | — | 0.75 ± 0.22 |" in frontier.markdown(table, [1, 16])
+
+
+def test_rows_are_keyed_by_face_and_target_so_other_sizes_never_read_them(tmp_path):
+    """Positions shift when --faces or --targets-per-face change; keys by face and target do not. Rows keyed by
+    position (earlier versions) take their key when the row's target is that counterfactual's."""
+    two = frontier.image_ids([(0, 1), (0, 2), (1, 3), (1, 4)])  # 2 targets per face
+    one = frontier.image_ids([(0, 1), (1, 3)])  # 1 per face: position 1 is now another counterfactual
+    assert two[2] == one[1] == "face1-happy"
+    path = tmp_path / "frontier_toy.csv"
+    targets = ["disgust", "fear", "happy", "neutral"]
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, ["config", "image", "target"])
+        w.writeheader()
+        w.writerows([{"config": "c", "image": str(k), "target": t} for k, t in enumerate(targets)]
+                    + [{"config": "c", "image": "1", "target": "sad"}])  # a position whose target disagrees
+    frontier.rekey_positions(path, two)
+    with path.open(newline="") as f:
+        keys = [r["image"] for r in csv.DictReader(f)]
+    assert keys == two + ["1"]
+    assert [k for k in keys if k in set(one)] == ["face0-disgust", "face1-happy"]  # what a 1-per-face report reads

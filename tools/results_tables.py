@@ -175,8 +175,11 @@ def toy_quality() -> str:
     if (RESULTS / "toy_timing_idle.json").exists():  # the bar is judged on an otherwise idle machine
         idle = _load("toy_timing_idle.json")
         ispc, steps = idle["steering"]["seconds_per_counterfactual_smc"], idle["settings"]["num_inference_steps"]
+        speed = (f"; the UNet alone {idle['steering']['unet_ms_per_latent']} ms per latent in that run, "
+                 f"{idle['steering']['unet_latents_per_counterfactual']} latents per edit"
+                 if "unet_ms_per_latent" in idle["steering"] else "")
         rows.append([f"seconds per counterfactual ({q['threads']} thread): beside other jobs / idle machine "
-                     f"(`toy_timing_idle.json`, {idle['steering']['counterfactuals']} edits, {steps} steps)",
+                     f"(`toy_timing_idle.json`, {idle['steering']['counterfactuals']} edits, {steps} steps{speed})",
                      f"{spc:.1f} / {ispc:.1f}", "≤ 5", _met(ispc <= 5)])
     else:
         rows.append([f"seconds per counterfactual ({q['threads']} thread)", f"{spc:.1f}", "≤ 5", _met(spc <= 5)])

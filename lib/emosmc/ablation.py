@@ -249,13 +249,13 @@ def ablation_plot(rows, params, metric: str = "target_accuracy", size_by: str = 
             if any(r.get(k) == r.get(k) for r in s):
                 ax.plot(x, [r[k] for r in s], style, marker=".", lw=1.2, zorder=3, label=k.replace("_", " "))
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=9, loc="lower right")
         for xi, yi, r in zip(x, y, s):
             ax.annotate(f"{r[size_by]:.2f}", (xi, yi), textcoords="offset points", xytext=(0, 9), ha="center",
-                        fontsize=7)
+                        fontsize=9)
         ax.set_xlabel(p)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel(metric.replace("_", " ") if ax is axes[0][0] else "")
-    fig.suptitle(f"{metric.replace('_', ' ')} by parameter (marker size and label: {size_by})", fontsize=9)
+    fig.suptitle(f"{metric.replace('_', ' ')} by parameter (marker size and label: {size_by})", fontsize=11)
     fig.tight_layout()
     return fig

@@ -6,6 +6,7 @@ from typing import Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.ticker import MaxNLocator
 
 from .data import to_uint8  # noqa: F401  (re-exported: notebooks import it from here)
 
@@ -103,6 +104,8 @@ def genealogy_plot(ax, result, row: int = 0, max_lines: int = 200, color="C0"):
         ax.plot(np.arange(K1), G[:, n], color=color, lw=0.6, alpha=0.4)
     ax.set_xlabel("reverse step")
     ax.set_ylabel("ancestor index")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))  # particles are counted, not measured
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     roots = len(np.unique(G[0]))
     ax.set_title(f"{roots} of {N} starting particles {'has' if roots == 1 else 'have'} descendants")
     return ax
