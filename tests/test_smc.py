@@ -244,4 +244,6 @@ def test_second_target_gaussian_with_linear_reward_difference_exact_others_colla
             mean, ess = run(pot, seed)
             assert mean > 4 * exact, (pot, seed, mean, exact)  # measured 5.3-9.7 against 0.85
             if pot != "paper":
-                assert ess < 0.01, (pot, seed, ess)  # the final correction leaves a handful of particles
+                # the final correction leaves a few dozen particles: measured 0.0005-0.013 of N over seeds 0-3
+                # (`sum`, seed 0: 0.011), against 0.54-0.61 for `difference`
+                assert ess < 0.05, (pot, seed, ess)
