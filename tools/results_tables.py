@@ -87,7 +87,8 @@ def toy_probe() -> str:
 def toy_unet_mean() -> str:
     rows = []
     for name, d in (("first UNet (32 groups of 1 channel)", _load("toy_unet_mean_v1.json")),
-                    ("retrained UNet (8 groups of 4 channels)", _load("toy_unet_mean.json"))):
+                    ("retrained UNet (8 groups of 4 channels)", _load("toy_unet_mean_before_long_refine.json")),
+                    ("the same, long-refined (bundled)", _load("toy_unet_mean.json"))):
         corr = d["mean_correlation_by_timestep"]
         rows.append([name] + [" / ".join(f"{c:.2f}" for c in corr[t]) for t in sorted(corr, key=int, reverse=True)]
                     + [" / ".join(f"{v:.2f}" for v in d["samples_mean_std_per_channel"]),
@@ -98,9 +99,11 @@ def toy_unet_mean() -> str:
 
 
 def toy_samples_steps() -> str:
-    t = _load("toy_samples_steps.json")
-    rows = [[str(r["steps"]), str(r["seed"]), rate(r["face_rate"], r["n"])] for r in t["runs"]]
-    return _table(["sampler steps", "seed", "samples that are toy faces"], rows)
+    rows = []
+    for name, f in (("before the long refinement", "toy_samples_steps_before_long_refine.json"),
+                    ("bundled (long-refined)", "toy_samples_steps.json")):
+        rows += [[name, str(r["steps"]), str(r["seed"]), rate(r["face_rate"], r["n"])] for r in _load(f)["runs"]]
+    return _table(["UNet", "sampler steps", "seed", "samples that are toy faces"], rows)
 
 
 def toy_tuning(path: str = "toy_tuning.json") -> str:
@@ -335,7 +338,8 @@ def summary() -> str:
 TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_probe": toy_probe,
           "toy_tuning": toy_tuning,
           "toy_tuning_first_unet": lambda: toy_tuning("toy_tuning_first_unet.json"),
-          "toy_tuning_particles": lambda: toy_tuning("toy_tuning_particles.json"), "toy_samples_steps": toy_samples_steps, "toy_unet_mean": toy_unet_mean, "toy_quality": toy_quality, "steering_cost": steering_cost,
+          "toy_tuning_particles": lambda: toy_tuning("toy_tuning_particles.json"),
+          "toy_tuning_long_refine": lambda: toy_tuning("toy_tuning_long_refine.json"), "toy_samples_steps": toy_samples_steps, "toy_unet_mean": toy_unet_mean, "toy_quality": toy_quality, "steering_cost": steering_cost,
           "train_step": train_step, "steering_quality_v1": steering_quality_v1, "frontier_v1": frontier_v1,
           "frontier": frontier, "summary": summary}
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
