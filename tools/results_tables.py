@@ -328,10 +328,11 @@ def summary() -> str:
         f"report's settings. A UNet training step on cached latents is {num(t['speedup_cached_vs_encoding'], 1)}x faster "
         "than encoding every batch. [docs/results.md](docs/results.md)",
         f"* **Methods at equal UNet evaluations** ({fr[best]['16']['n']} held-out counterfactuals per point, by the "
-        f"ground truth): at N = 16 the best SMC variant (`{best}`) truly flips {fl(best, '16')}, best-of-N "
+        f"ground truth): at N = 16 the best SMC variant without gradients (`{best}`) truly flips {fl(best, '16')}, best-of-N "
         f"{fl('best-of-n', '16')} and unguided img2img {fl('unguided', '1')}; gradient guidance flips "
         f"{fl('gradient-guidance', '16')}, and a single gradient-guided sample (N = 1) already "
-        f"{fl('gradient-guidance', '1')}. [docs/results.md](docs/results.md#is-smc-worth-its-compute-methods-at-equal-unet-evaluations)",
+        f"{fl('gradient-guidance', '1')}; guided-proposal SMC, which uses the same gradient and keeps SMC's weights, "
+        f"{fl('guided-smc', '16')}. [docs/results.md](docs/results.md#is-smc-worth-its-compute-methods-at-equal-unet-evaluations)",
     ])
 
 

@@ -1,6 +1,6 @@
 """The toy world's data and the command that (re)trains the bundled models.
 
-    python -m emosmc.toy train-assets [--out lib/emosmc/assets/toy] [--scale 1.0] [--long-refine]
+    python -m emosmc.toy train-assets [--out lib/emosmc/assets/toy] [--scale 1.0] [--no-long-refine]
 
 Training is a list of named stages (:func:`default_stages`: classifier, judge, vae, unet, their
 refinements, the latent scorer). Each saves a ``save_pretrained`` folder and is skipped when its folder
@@ -292,7 +292,9 @@ def default_stages(long_refine: bool = False) -> List[Stage]:
 def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = True, long_refine: bool = False,
                  stages: Optional[Sequence[Stage]] = None) -> dict:
     """Render the training faces and run ``stages`` (default: :func:`default_stages`) into ``out``, each
-    skipped when done; returns the training log (also ``<out>/training_log.json``)."""
+    skipped when done; returns the training log (also ``<out>/training_log.json``). The bundled models were
+    trained with ``long_refine=True`` (the command line's default); the function's default leaves it out, for
+    quick runs at a small ``scale``."""
     from ..data import images_to_tensor
     from ..tracking import wandb_logger
 
