@@ -124,7 +124,8 @@ def toy_quality() -> str:
     s = q["steering"]
     n = s["counterfactuals"]
     by_n = s["counterfactuals_by_target"]
-    per = {e: s["smc_true_flip_rate_by_target"][e] for e in EMOTIONS if by_n[e]}
+    # the JSON rounds each rate to 3 places: back to the count it came from, so 23/26 prints 0.88, not 0.885's 0.89
+    per = {e: round(s["smc_true_flip_rate_by_target"][e] * by_n[e]) / by_n[e] for e in EMOTIONS if by_n[e]}
     acc_c, acc_j = q["classifier_accuracy"], q["judge_accuracy"]
     gap_c, gap_j = acc_c["clean"] - acc_c["reconstructions"], acc_j["clean"] - acc_j["reconstructions"]
     heldout = 7 * max(100, q["faces"])
