@@ -111,3 +111,21 @@ def test_train_assets_command_reproduces_the_bundled_recipe():
     assert names.index("unet_long_refine") < names.index("latent_scorer") == len(names) - 1
     log = json.loads((TOY_ASSETS / "training_log.json").read_text())
     assert set(names) == {k for k, v in log.items() if isinstance(v, dict)}
+
+
+def test_a_stage_run_again_is_logged_where_it_ran(tmp_path):
+    """The log's order is the order the stages ran in: a scorer distilled again after a new refinement (its
+    folder deleted, its old entry still in the log) is listed after that refinement, not where it was first."""
+    from emosmc.toy.assets import AssetRun, Stage
+
+    def distil(r):
+        (r.out / "scorer").mkdir()
+        (r.out / "scorer" / "config.json").write_text("{}")
+        return {"steps": 1}
+
+    run = AssetRun(tmp_path, torch.zeros(1), torch.zeros(1), record={"scorer": {"seconds": 1.0}, "total_s": 1.0})
+    Stage("refine", lambda r: {"steps": 3}, refines=True)(run)
+    Stage("scorer", distil)(run)
+    assert list(run.record) == ["total_s", "refine", "scorer"] and run.record["scorer"]["steps"] == 1
+    Stage("scorer", distil)(run)  # done now (its folder exists): skipped, left where it is
+    assert list(json.loads((tmp_path / "training_log.json").read_text())) == ["total_s", "refine", "scorer"]

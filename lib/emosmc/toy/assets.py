@@ -130,6 +130,7 @@ class Stage:
             return
         t = time.time()
         info = self.fn(run) or {}
+        run.record.pop(self.name, None)  # a stage run again is logged where it ran: the log's order is the run's
         run.record[self.name] = {"seconds": round(time.time() - t, 1), "threads": torch.get_num_threads(), **info}
         run.save_record()
         print(f"{self.name}: done in {run.record[self.name]['seconds']} s {info}", flush=True)
@@ -311,6 +312,7 @@ def train_assets(out: Path, scale: float = 1.0, seed: int = 0, progress: bool = 
     run = AssetRun(out, x, labels, scale, seed, progress, log, record)
     for stage in default_stages(long_refine) if stages is None else stages:
         stage(run)
+    record.pop("total_s", None)  # last, after the stages, as they are
     record["total_s"] = round(sum(v["seconds"] for v in record.values() if isinstance(v, dict)), 1)
     run.save_record()
     if hasattr(log, "run"):
