@@ -10,9 +10,14 @@ measures go to a CSV (``--csv``) as each (method, budget) batch is done; a run t
 one it has not finished, and ``--faces`` may grow later (only the new counterfactuals are run). The JSON summary, the figure (true flip rate against UNet evaluations, one
 line per method; identity against flip rate) and markdown tables are written from the whole CSV; a grid
 of the first four counterfactuals by every method at ``--grid-budget`` from this invocation's runs (when
-they were all in the CSV already, they are run again for the grid alone). One generator seeds each
-batch, so a counterfactual's sample depends on the batch it ran in: a resumed or grid-only batch draws
-other samples than the first run's, and KID is the mean of its batches' values.
+they were all in the CSV already, they are run again for the grid alone). Each counterfactual has its own
+generator (keyed by its face and target, :func:`emosmc.profiles.row_generators`), so its edit is the same
+whichever batch it ran in; KID is the mean of its batches' values.
+
+Methods (``--methods``): each of :data:`emosmc.baselines.METHODS`, bare (it keeps nothing of the person but
+what it does itself), ``+region`` (the detected expression region, its colours kept, the source pasted back
+outside) and ``+region+identity`` (the identity term in the reward too); the JSON's ``pareto_front`` names the
+methods no other beats on both true flip and PSNR to the true counterfactual at ``--grid-budget``.
 
 Measures, per counterfactual: the true flip (the ground-truth rule,
 :func:`emosmc.ground_truth.true_expression`), the judge's flip, the distance to the true
@@ -39,7 +44,7 @@ from emosmc.evaluation import rate
 from emosmc.labels import EMOTIONS
 from emosmc.metrics import Realism, kid
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.profiles import get_profile
+from emosmc.profiles import get_profile, row_generators
 from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import HELDOUT_SEED
 
@@ -47,8 +52,10 @@ ROOT = Path(__file__).resolve().parent
 # the frontier's own measures, beside run_ablation's (target_prob: the steering classifier's p, identity: the
 # L1 outside the expression region)
 COLUMNS = ["unclear", "judge_flip", "l1_expression", "hair_shift", "skin_shift", "kid", "reward_grads", "threads",
-           "peak_mib"]
+           "peak_mib", "psnr", "inner_skin_shift", "same_person", "counterfactual"]
 ORDER = (16, 8, 4, 1, 32)  # the budget the bars are about first, so a cut-short run still answers them
+# every method bare, with the detected region (and the colours kept), and with the identity term beside it
+DEFAULT_METHODS = [m + v for m in METHODS if not m.endswith("-pixel") for v in ("", "+region", "+region+identity")]
 
 
 def counterfactuals(faces: int, per_face: int, seed: int = HELDOUT_SEED):
@@ -106,7 +113,9 @@ def frontier_measures(judge, ref_feats, grid: dict):
         run_kid = kid(feats, ref_feats) if n >= 2 else float("nan")
         grid.setdefault(c["method"], {}).update(
             {i: out.images[k].cpu() for k, i in enumerate(idx) if i < 4})
-        per = {k: [round(float(v), 4) for v in ev.extra[k]] for k in ("l1_expression", "hair_shift", "skin_shift")}
+        per = {k: [round(float(v), 4) for v in ev.extra[k]]
+               for k in ("l1_expression", "hair_shift", "skin_shift", "psnr", "inner_skin_shift")}
+        per.update({k: [int(v) for v in ev.extra[k]] for k in ("same_person", "counterfactual")})
         same = {"kid": run_kid, "reward_grads": out.smc.num_reward_grads / n, "threads": torch.get_num_threads(),
                 "peak_mib": round(peak_mib(), 1)}
         return {"unclear": [int(v) for v in ev.unclear], "judge_flip": [int(v) for v in ev.judge_flip], **per,
@@ -154,20 +163,39 @@ def _mean(rows, key):
 RENAMED = {"target_prob": "classifier_p", "identity": "outside_l1"}
 
 
-def summarise(all_rows, budgets):
-    """Per method and budget: the mean of every measure, the true flip rate with its standard error, per target
-    (``unguided``: its one sample, at budget 1, whatever the budgets)."""
+def _se(rows, key):
+    v = [float(r[key]) for r in rows if r[key] not in ("", None) and float(r[key]) == float(r[key])]
+    if len(v) < 2:
+        return None
+    mu = sum(v) / len(v)
+    return round((sum((x - mu) ** 2 for x in v) / (len(v) - 1) / len(v)) ** 0.5, 3)
+
+
+def method_names(methods):
+    """Every method of ``methods`` (names of :data:`METHODS`, optionally with ``+region`` / ``+identity``), in
+    :data:`METHODS`' order, each bare method before its variants."""
+    order = {m: i for i, m in enumerate(METHODS)}
+    return sorted(dict.fromkeys(methods), key=lambda m: (order[m.split("+")[0]], m.count("+"), m))
+
+
+def summarise(all_rows, budgets, methods=tuple(METHODS)):
+    """Per method and budget: the mean of every measure, the true flip and counterfactual rates with their
+    standard errors, the PSNR to the true counterfactual with its standard error, per target (``unguided``:
+    its one sample, at budget 1, whatever the budgets)."""
     table = {}
-    for m in METHODS:
-        for b in ((1,) if m == "unguided" else budgets):
+    for m in method_names(methods):
+        for b in ((1,) if m.split("+")[0] == "unguided" else budgets):
             rows = [r for r in all_rows if r.get("method") == f"{m}@{b}"]
             if not rows:
                 continue
             keys = ["true_flip", "unclear", "judge_flip", "target_prob", "l1_expression", "identity", "hair_shift",
-                    "skin_shift", "realism", "kid", "unet_evals", "decodes", "reward_grads", "seconds", "peak_mib"]
+                    "skin_shift", "inner_skin_shift", "psnr", "same_person", "counterfactual", "realism", "kid",
+                    "unet_evals", "decodes", "reward_grads", "seconds", "peak_mib"]
             s = {RENAMED.get(k, k): _mean(rows, k) for k in keys}
-            flip = rate(r["true_flip"] for r in rows)
-            s["true_flip_se"] = round(flip["se"], 3) if flip["se"] is not None else None
+            for k in ("true_flip", "counterfactual", "same_person"):
+                r_ = rate(r.get(k) if r.get(k) not in ("", None) else None for r in rows)
+                s[f"{k}_se"] = round(r_["se"], 3) if r_["se"] is not None else None
+            s["psnr_se"] = _se(rows, "psnr")
             s["n"] = len(rows)
             s["threads"] = int(float(rows[0]["threads"]))
             s["true_flip_by_target"] = {e: _mean([r for r in rows if r["target"] == e], "true_flip") for e in EMOTIONS
@@ -198,6 +226,16 @@ def verdicts(table, at=16):
     return out
 
 
+def pareto_front(table, at=16):
+    """The methods at budget ``at`` (unguided: its one sample) that no other beats on both true flip and PSNR to
+    the true counterfactual (higher is better on both), best flip first."""
+    pts = {m: (runs.get(str(at)) or (runs.get("1") if m.split("+")[0] == "unguided" else None)) for m, runs in table.items()}
+    pts = {m: (s["true_flip"], s["psnr"]) for m, s in pts.items() if s and s.get("psnr") is not None}
+    front = [m for m, (f, q) in pts.items()
+             if not any(f2 >= f and q2 >= q and (f2, q2) != (f, q) for m2, (f2, q2) in pts.items() if m2 != m)]
+    return sorted(front, key=lambda m: -pts[m][0])
+
+
 def markdown(table, budgets, at=16) -> str:
     """Two tables: the true flip rate of every method at every budget, and every measure at budget ``at``."""
     bs = sorted(budgets)
@@ -210,46 +248,71 @@ def markdown(table, budgets, at=16) -> str:
               "L1 to the true counterfactual (expr.) | L1 outside the expression | realism | KID | UNet evals | "
               "decodes | scorer backward passes | s / edit |", "|---|" + "---|" * 12]
     for m, runs in table.items():
-        s = runs.get(str(at)) or (runs.get("1") if m == "unguided" else None)
+        s = runs.get(str(at)) or (runs.get("1") if m.split("+")[0] == "unguided" else None)
         if s:
             lines.append(f"| `{m}` | {s['true_flip']:.2f} ± {s['true_flip_se']:.2f} | {s['judge_flip']:.2f} | {s['classifier_p']:.2f} | "
                          f"{s['unclear']:.2f} | {s['l1_expression']:.1f} | {s['outside_l1']:.1f} | {s['realism']:.2f} | "
                          f"{s['kid']:.3f} | {s['unet_evals']:.0f} | {s['decodes']:.0f} | {s['reward_grads']:.0f} | "
                          f"{s['seconds']:.1f} |")
+    front = pareto_front(table, at)
+    lines += ["", f"| method (N = {at}; unguided: 1 sample) | true flip | PSNR to the true counterfactual (dB) | "
+              "same person | counterfactual rate | on the Pareto front |", "|---|" + "---|" * 5]
+    for m, runs in table.items():
+        s = runs.get(str(at)) or (runs.get("1") if m.split("+")[0] == "unguided" else None)
+        if s and s.get("psnr") is not None:
+            lines.append(f"| `{m}` | {s['true_flip']:.2f} ± {s['true_flip_se']:.2f} | {s['psnr']:.1f} ± {s['psnr_se']:.1f} | "
+                         f"{s['same_person']:.2f} ± {s['same_person_se']:.2f} | "
+                         f"{s['counterfactual']:.2f} ± {s['counterfactual_se']:.2f} | {'yes' if m in front else ''} |")
     return "\n".join(lines) + "\n"
 
 
-def plot(table, path):
+def plot(table, path, at=16):
+    """Left: true flip against UNet evaluations, one line per method. Right: true flip against PSNR to the true
+    counterfactual at budget ``at`` (unguided: one sample), standard errors on both axes; bare methods filled,
+    ``+region`` open, ``+region+identity`` crossed; the Pareto front joined."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(12, 4.6))
-    colours = {m: f"C{i}" for i, m in enumerate(METHODS)}  # one colour and marker per method in both panels
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, 5.2))
+    colours = {m: f"C{i}" for i, m in enumerate(METHODS)}  # one colour per method, one marker per method
     markers = {m: "osD^vPXh"[i % 8] for i, m in enumerate(METHODS)}
     for m, runs in table.items():
+        base, addons = m.split("+")[0], m.count("+")
         bs = sorted(runs, key=int)
         xs = [runs[k]["unet_evals"] for k in bs]
         ys = [runs[k]["true_flip"] for k in bs]
-        style = dict(marker=markers[m], color=colours[m], markerfacecolor="none" if m == "gradient-guidance" else colours[m],
-                     markersize=9 if m == "gradient-guidance" else 6,  # drawn open and larger: it can sit on guided-smc
-                     ls="--" if m in ("unguided", "best-of-n", "gradient-guidance") else "-")
-        if m == "unguided":
-            a.axhline(ys[0], color=colours[m], ls=":", label=f"unguided ({ys[0]:.2f})")
-        else:
+        style = dict(marker=markers[base], color=colours[base], markerfacecolor="none" if addons else colours[base],
+                     ls=(":" if addons else ("--" if base in ("unguided", "best-of-n", "gradient-guidance") else "-")))
+        if base == "unguided":
+            a.axhline(ys[0], color=colours[base], ls=":" if not addons else (0, (1, 4)), label=f"{m} ({ys[0]:.2f})")
+        elif len(bs) > 1 or not addons:
             a.plot(xs, ys, label=m, **style)
-        b.plot([runs[k]["true_flip"] for k in bs], [runs[k]["outside_l1"] for k in bs], label=m, **style)
+        s = runs.get(str(at)) or (runs.get("1") if base == "unguided" else None)
+        if s and s.get("psnr") is not None:
+            b.errorbar(s["psnr"], s["true_flip"], xerr=s["psnr_se"], yerr=s["true_flip_se"], fmt=markers[base],
+                       color=colours[base], markerfacecolor="none" if addons else colours[base],
+                       markersize=8 if addons else 6, capsize=2, label=m)
+            if addons == 2:
+                b.plot(s["psnr"], s["true_flip"], "x", color=colours[base], markersize=5)
+    front = pareto_front(table, at)
+    pts = [table[m].get(str(at)) or table[m].get("1") for m in front]
+    if len(pts) > 1:
+        order = sorted(range(len(pts)), key=lambda i: pts[i]["psnr"])
+        b.plot([pts[i]["psnr"] for i in order], [pts[i]["true_flip"] for i in order], "k-", lw=0.8, alpha=0.5,
+               label="Pareto front", zorder=0)
     a.set_xscale("log", base=2)
     a.set_xlabel("UNet evaluations per counterfactual (budget N x steps)")
     a.set_ylabel("true flip rate (ground truth)")
     a.set_ylim(0, 1.04)  # a rate of 1 drawn whole
     a.set_title("What each method buys with its UNet evaluations")
-    a.legend(fontsize=8)
-    b.set_xlabel("true flip rate")
-    b.set_ylabel("L1 outside the expression region\n(lower keeps more identity)")
-    b.set_title("Identity against flip rate (points: budgets 1 ... 32)")
-    b.legend(fontsize=7)
+    a.legend(fontsize=7)
+    b.set_xlabel("PSNR to the true counterfactual render(identity, target), dB (higher keeps more of the person)")
+    b.set_ylabel("true flip rate")
+    b.set_ylim(0, 1.04)
+    b.set_title(f"Flip against fidelity at N = {at} (open: +region; x: +region+identity)")
+    b.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
@@ -259,7 +322,8 @@ def main():
     p.add_argument("--faces", type=int, default=14)
     p.add_argument("--targets-per-face", type=int, default=2)
     p.add_argument("--budgets", type=int, nargs="+", default=[1, 4, 8, 16, 32])
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--methods", nargs="+", default=DEFAULT_METHODS,
+                   help=f"methods of {list(METHODS)}, each optionally with +region, +region+identity or +identity")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reference", type=int, default=100, help="held-out identities (x 7 expressions) for KID")
     p.add_argument("--csv", default=str(ROOT / "results" / "frontier_toy.csv"))
@@ -289,29 +353,33 @@ def main():
         budgets = sorted(a.budgets, key=lambda b: ORDER.index(b) if b in ORDER else 99)
         configs = [c for b in budgets for c in method_configs(base, a.methods, (b,))]
         configs = list({config_key(c): c for c in configs}.values())  # unguided (one sample) once
+        for m in a.methods:
+            method_settings(m, base, 1)  # an unknown name fails here, before any run
         run_ablation(pipe, xs, ids, configs, names, path, seed=a.seed,
                      realism=Realism(), judge=judge, identities=idents, identity=prof.identity_measure(),
                      profile=prof, measures=frontier_measures(judge, ref, grid), columns=COLUMNS)
         if a.grid and a.grid_budget in a.budgets:  # the first four counterfactuals by every method, for the grid
             k = min(4, len(xs))
             for m in a.methods:
-                label = "unguided@1" if m == "unguided" else f"{m}@{a.grid_budget}"
+                one = m.split("+")[0] == "unguided"
+                label = f"{m}@1" if one else f"{m}@{a.grid_budget}"
                 if len(grid.get(label, {})) < k:  # all in the CSV already: run again for the grid alone
-                    c = method_settings(m, base, 1 if m == "unguided" else a.grid_budget)
-                    out = pipe(xs[:k], names[:k], c, generator=torch.Generator().manual_seed(a.seed), progress=False)
+                    c = method_settings(m, base, 1 if one else a.grid_budget)
+                    out = pipe(xs[:k], names[:k], c, generator=row_generators(a.seed, ids[:k]), progress=False)
                     grid[label] = {i: out.images[i].cpu() for i in range(k)}
             grid = {label.split("@")[0]: g for label, g in grid.items()
-                    if label == "unguided@1" or label.endswith(f"@{a.grid_budget}")}
+                    if label.startswith("unguided") or label.endswith(f"@{a.grid_budget}")}
         else:
             grid = {}
-    wanted = {config_key(c) for c in method_configs(base, list(METHODS), tuple(a.budgets))}
+    wanted = {config_key(c) for c in method_configs(base, a.methods, tuple(a.budgets))}
     mine = set(ids)  # other base settings' rows, or other counterfactuals' (other sizes), are not these
     all_rows = [r for r in read_rows(path) if r["config"] in wanted and r["image"] in mine]
-    table = summarise(all_rows, a.budgets)
+    table = summarise(all_rows, a.budgets, a.methods)
     out = {"faces": a.faces, "targets_per_face": a.targets_per_face, "face_seed": HELDOUT_SEED,
-           "settings": base.to_dict(), "methods": table, "bars": verdicts(table, a.grid_budget)}
+           "settings": base.to_dict(), "methods": table, "bars": verdicts(table, a.grid_budget),
+           "pareto_front": pareto_front(table, a.grid_budget)}
     if a.figure:
-        plot(table, a.figure)
+        plot(table, a.figure, a.grid_budget)
     if a.markdown:
         Path(a.markdown).write_text(markdown(table, a.budgets, a.grid_budget))
     if a.grid and grid:
@@ -322,7 +390,7 @@ def main():
 def draw_grid(prof, grid, xs, idents, names, path):
     from emosmc.viz import image_grid
 
-    ms = [m for m in METHODS if m in grid]
+    ms = [m for m in method_names(grid)]
     k = min(len(g) for g in grid.values())
     tiles, titles = [], []
     for i in range(k):
@@ -330,7 +398,7 @@ def draw_grid(prof, grid, xs, idents, names, path):
         titles.append(f"source\n→ {names[i]}")
         for m in ms:
             tiles.append(grid[m][i][None])
-            titles.append(f"{m}\ntrue: {prof.true_expressions(grid[m][i][None], [idents[i]])[0]}")
+            titles.append(f"{m.replace('+', chr(10) + '+')}\ntrue: {prof.true_expressions(grid[m][i][None], [idents[i]])[0]}")
     image_grid(torch.cat(tiles), titles, ncols=len(ms) + 1, scale=1.4).savefig(path, dpi=90)
 
 

@@ -38,11 +38,11 @@ import torch
 from results_json import emit
 
 from emosmc.cli import add_config_args, config_from_args
-from emosmc.evaluation import evaluate
+from emosmc.evaluation import evaluate, rate, verdict_text
 from emosmc.ground_truth import identity_kept, nearest_render, true_expression
 from emosmc.metrics import accuracy, psnr
 from emosmc.pipeline import EmotionEditPipeline
-from emosmc.profiles import get_profile
+from emosmc.profiles import get_profile, row_generators
 from emosmc.toy.assets import source_rows, toy_faces
 from emosmc.toy.faces import BENCHMARK_SEED, TUNING_SEED, render
 from emosmc.labels import EMOTIONS
@@ -152,12 +152,13 @@ def main():
     names = [EMOTIONS[t] for t in tgt]
     idents = [ids[i] for i, _ in rows]
     src_rows = src_lab[[i for i, _ in rows]]
+    keys = [i * 7 + t for i, t in rows]  # one generator per edit: its result does not depend on the batch
     t0 = time.time()
-    res = pipe(xs, names, config, generator=torch.Generator().manual_seed(a.seed), progress=True)
+    res = pipe(xs, names, config, generator=row_generators(a.seed, keys), progress=True)
     smc_s = time.time() - t0
     t0 = time.time()
     plain = pipe.img2img(xs, config.num_inference_steps, config.noise_strength, 1,
-                         generator=torch.Generator().manual_seed(a.seed))[:, 0]
+                         generator=row_generators(a.seed, keys))[:, 0]
     plain_s = time.time() - t0
     ev = evaluate(xs, res.images, tgt, prof, identities=idents, judge=judge, classifier_probs=res.target_probs,
                   seconds=smc_s)
@@ -166,7 +167,10 @@ def main():
     true_flip, judge_flip = ev.true_flip.bool(), ev.judge_flip
     sure = res.target_probs >= 0.9
     keep_smc, keep_plain = ({"outside_l1": e.identity, "hair_shift": e.extra["hair_shift"],
-                             "skin_shift": e.extra["skin_shift"]} for e in (ev, ev_plain))
+                             "skin_shift": e.extra["skin_shift"], "inner_skin_shift": e.extra["inner_skin_shift"]}
+                            for e in (ev, ev_plain))
+    same, cfr = ev.extra["same_person"], ev.extra["counterfactual"]
+    vae_keep = out["vae_reconstruction_identity"]
     cf, cf_plain = ({k: e.extra[k] for k in ("l1", "l1_expression", "psnr")} for e in (ev, ev_plain))
     plain_rule = nearest_render(res.images, idents)
     out["steering"] = {
@@ -174,6 +178,17 @@ def main():
         "counterfactuals_by_target": {EMOTIONS[t]: int((tgt == t).sum()) for t in range(7)},
         "truth_rule_agrees_with_nearest_render": _r((plain_rule == ev.true_labels).float().mean()),
         "smc_true_flip_rate": _r(true_flip.float().mean()),
+        "smc_true_flip_rate_se": _r(rate(true_flip.float().tolist())["se"]),
+        # a counterfactual: the target truly shown *and* the same person (emosmc.ground_truth.same_person)
+        "smc_counterfactual_rate": _r(cfr.mean()),
+        "smc_counterfactual_rate_se": _r(rate(cfr.tolist())["se"]),
+        "smc_counterfactual_rate_by_target": {EMOTIONS[t]: _r(cfr[tgt == t].mean()) for t in range(7)},
+        "smc_same_person_rate": _r(same.mean()),
+        "smc_same_person_rate_se": _r(rate(same.tolist())["se"]),
+        "unguided_same_person_rate": _r(ev_plain.extra["same_person"].mean()),
+        "psnr_to_true_counterfactual_se": _r(cf["psnr"].std() / len(rows) ** 0.5, 2),
+        "fidelity_over_vae": {k: _r(_nanmean(keep_smc[k]) / vae_keep[k], 2)
+                              for k in ("outside_l1", "hair_shift", "skin_shift", "inner_skin_shift")},
         "smc_true_flip_rate_by_target": {EMOTIONS[t]: _r(true_flip[tgt == t].float().mean()) for t in range(7)},
         "smc_true_expression_unclear": _r(ev.unclear.mean()),
         "smc_judge_flip_rate": _r(judge_flip.float().mean()),
@@ -219,14 +234,14 @@ def main():
             titles.append(f"source\n({EMOTIONS[int(src_rows[r])]})")
             for j in range(r, r + 6):
                 tiles.append(res.images[j:j + 1].cpu())
-                mark = "✓" if true_flip[j] else "✗"
-                titles.append(f"→ {names[j]}\ntrue: {ev.true_expression[j]} {mark}\njudge: {EMOTIONS[int(j_smc[j])]}")
+                verdict = verdict_text(ev.true_expression[j], names[j], float(same[j])).replace(" · ", "\n")
+                titles.append(f"→ {names[j]}\n{verdict}\njudge: {EMOTIONS[int(j_smc[j])]}")
             tiles.append(torch.ones_like(xs[r:r + 1]))
             titles.append("the true\ncounterfactuals:")
             for j in range(r, r + 6):
                 tiles.append(images_to_tensor(render(idents[j], names[j])[None]))
                 titles.append(f"render(identity,\n{names[j]})")
-        image_grid(torch.cat(tiles), titles, ncols=7, scale=1.5).savefig(d / "toy_quality_edits.png", dpi=100)
+        image_grid(torch.cat(tiles), titles, ncols=7, scale=1.6).savefig(d / "toy_quality_edits.png", dpi=100)
         n_show = 4  # clean renders over their VAE reconstructions, every expression
         tiles = torch.cat([torch.cat([x[7 * i:7 * i + 7], rec[7 * i:7 * i + 7]]) for i in range(n_show)])
         titles = [f"{'clean' if r == 0 else 'VAE'}: {EMOTIONS[int(labels[7 * i + c])]}\ntrue: "

@@ -67,3 +67,72 @@ def test_an_edit_config_flows_into_the_pipeline_as_it_is(pipe, face_png):
         pipe([face_png], "happy", cfg, particles=4)
     with pytest.raises(ValueError, match="unknown scorer 'vision'"):
         pipe([face_png], "happy", cfg, scorer="vision")
+
+
+def _faces(n=3):
+    from emosmc.toy.gallery import demo_faces
+
+    g = demo_faces(n)
+    return torch.stack([g[k] for k in g])
+
+
+def test_one_generator_per_edit_gives_the_same_edit_alone_or_in_any_batch(pipe):
+    """The same face, target and seed edited alone and inside a batch: bit for bit the same image, for SMC and
+    for gradient-guided moves, with the region on."""
+    from emosmc.profiles import row_generators
+
+    x = _faces(3)
+    targets = ["happy", "surprise", "fear"]
+    cfg = dict(num_particles=4, num_inference_steps=16, noise_strength=0.7, reward_on="x0",
+                          scorer="latent", guidance_scale=20.0, region="expression", lowpass=4)
+    batch = pipe(x, targets, generator=row_generators(0, [10, 11, 12]), progress=False, **cfg)
+    alone = pipe(x[1:2], targets[1:2], generator=row_generators(0, [11]), progress=False, **cfg)
+    assert torch.equal(batch.images[1], alone.images[0]) and torch.equal(batch.latents[1], alone.latents[0])
+    reordered = pipe(x[[2, 1]], ["fear", "surprise"], generator=row_generators(0, [12, 11]), progress=False, **cfg)
+    assert torch.equal(reordered.images[1], batch.images[1]) and torch.equal(reordered.images[0], batch.images[2])
+    grad = dict(cfg, num_particles=2, guidance_scale=0.0, gradient_scale=20.0, proposal_correction=False)
+    gb = pipe(x, targets, generator=row_generators(0, [10, 11, 12]), progress=False, **grad)
+    ga = pipe(x[2:], targets[2:], generator=row_generators(0, [12]), progress=False, **grad)
+    assert torch.equal(gb.images[2], ga.images[0])
+    other = pipe(x[1:2], targets[1:2], generator=row_generators(1, [11]), progress=False, **cfg)
+    assert not torch.equal(other.images[0], alone.images[0])  # another seed, another edit
+    with pytest.raises(ValueError, match="2 generators for 3 edits"):
+        pipe(x, targets, generator=row_generators(0, 2), **cfg)
+
+
+def test_a_region_edit_keeps_the_source_outside_the_detected_region(pipe):
+    """Outside the detector's mask the final latent is the source's own and, with paste_back, so are the
+    pixels; inside it the edit may change; the mask comes from the image."""
+    x = _faces(2)
+    kw = dict(num_particles=3, num_inference_steps=16, noise_strength=0.7, reward_on="x0", scorer="latent",
+              guidance_scale=20.0, progress=False)
+    out = pipe(x, "happy", region="expression", paste_back=True, generator=torch.Generator().manual_seed(0), **kw)
+    assert out.regions.shape == (2, 1, 64, 64) and torch.equal(out.regions, pipe.regions(x))
+    lat = torch.nn.functional.max_pool2d(out.regions, 4)  # the latent mask: 0 where no pixel may change
+    keep = (lat == 0).expand_as(out.source_latents)
+    assert keep.float().mean() > 0.2
+    for b in range(2):
+        assert torch.equal(out.latents[b][:, keep[b]], out.source_latents[b][keep[b]].expand(3, -1))
+    outside = (out.regions == 0).expand_as(x)
+    assert torch.equal(out.images[outside], x[outside].clamp(-1, 1))
+    inside = out.regions[:, 0] == 1
+    assert (out.images - x).abs().mean(1)[inside].mean() > 0.02  # the expression did change
+    free = pipe(x, "happy", generator=torch.Generator().manual_seed(0), **kw)
+    assert free.regions is None and not torch.equal(free.latents[0][:, keep[0]], out.latents[0][:, keep[0]])
+
+
+def test_without_a_detector_a_region_edit_says_what_is_missing(face_png):
+    p = EmotionEditPipeline.from_profile("toy")
+    p.region_detector = None
+    with pytest.raises(ValueError, match="region detector.*region='none'"):
+        p([face_png], "happy", num_particles=2, num_inference_steps=4, region="expression")
+
+
+def test_the_identity_term_lowers_the_reward_of_particles_far_from_the_source():
+    from emosmc.scorers import IdentityPenalty
+
+    src = torch.randn(2, 4, 16, 16)
+    x = torch.stack([src, src + 0.5], 1)  # (B, 2 particles): the source itself, a shifted one
+    pen = IdentityPenalty(lambda z, t: torch.zeros(z.shape[:2]), src, beta=10.0)
+    r = pen(x)
+    assert torch.allclose(r[:, 0], torch.zeros(2)) and torch.allclose(r[:, 1], torch.full((2,), -2.5))

@@ -247,3 +247,59 @@ def test_second_target_gaussian_with_linear_reward_difference_exact_others_colla
                 # the final correction leaves a few dozen particles: measured 0.0005-0.013 of N over seeds 0-3
                 # (`sum`, seed 0: 0.011), against 0.54-0.61 for `difference`
                 assert ess < 0.05, (pot, seed, ess)
+
+
+def test_a_region_keeps_the_source_exactly_where_its_mask_is_zero():
+    """Mask (1, 0) on the 2-D toy: coordinate 1 ends exactly at the source's value, coordinate 0 moves; an
+    all-ones mask changes nothing at all."""
+    sch = make_scheduler()
+    src = torch.tensor([[0.0, -3.0], [1.0, 2.0]])
+    cfg = SMCConfig(num_particles=16, num_inference_steps=40, noise_strength=0.6, guidance_scale=2.0,
+                    potential="difference", reward_on="x0")
+
+    def go(region):
+        return smc_sample(sch, MIX.as_model(sch), REWARD, cfg, init_latents=src, region=region,
+                          generator=torch.Generator().manual_seed(0))
+
+    half = go(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    assert torch.equal(half.particles[..., 1], src[:, 1:].expand(2, 16))
+    assert (half.particles[..., 0] - src[:, :1]).abs().mean() > 0.3
+    assert torch.equal(go(torch.ones(2, 2)).particles, go(None).particles)
+    with pytest.raises(ValueError, match="region must be"):
+        go(torch.ones(3, 2))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        go(torch.full((2, 2), 2.0))
+    with pytest.raises(ValueError, match="init_latents"):
+        smc_sample(sch, MIX.as_model(sch), REWARD, SMCConfig(num_particles=4, num_inference_steps=10,
+                   noise_strength=1.0), batch_size=1, shape=(2,), region=torch.ones(1, 2))
+
+
+def test_lowpass_keeps_the_sources_block_means_inside_the_region():
+    """With the whole image as the region and lowpass=4 the edit's 4x4 block means are the source's."""
+    sch = make_scheduler()
+    src = torch.randn(1, 4, 8, 8, generator=torch.Generator().manual_seed(1))
+    model = lambda x, t: torch.zeros_like(x)  # noqa: E731 -- any model
+    cfg = SMCConfig(num_particles=3, num_inference_steps=20, noise_strength=0.8, guidance_scale=0.0, lowpass=4)
+    res = smc_sample(sch, model, lambda x, t: torch.zeros(x.shape[:2]), cfg, init_latents=src,
+                     region=torch.ones(1, 1, 8, 8), generator=torch.Generator().manual_seed(0))
+    pool = torch.nn.functional.avg_pool2d
+    assert torch.allclose(pool(res.particles[0], 4), pool(src, 4).expand(3, -1, -1, -1), atol=1e-5)
+    assert not torch.allclose(res.particles[0], src.expand(3, -1, -1, -1), atol=1e-2)  # the details moved
+    with pytest.raises(ValueError, match="lowpass.*region"):
+        SMCSampler(sch, model, None, cfg, init_latents=src)
+
+
+def test_one_generator_per_row_makes_a_row_independent_of_its_batch():
+    sch = make_scheduler()
+    src = torch.tensor([[0.0, -1.0], [1.0, 2.0], [-1.0, 0.5]])
+    cfg = SMCConfig(num_particles=32, num_inference_steps=30, noise_strength=0.7, guidance_scale=2.0,
+                    potential="difference", reward_on="x0", gradient_scale=0.0)
+
+    def gens(keys):
+        return [torch.Generator().manual_seed(100 + k) for k in keys]
+
+    batch = smc_sample(sch, MIX.as_model(sch), REWARD, cfg, init_latents=src, generator=gens([0, 1, 2]))
+    alone = smc_sample(sch, MIX.as_model(sch), REWARD, cfg, init_latents=src[1:2], generator=gens([1]))
+    assert torch.equal(batch.particles[1], alone.particles[0]) and torch.equal(batch.log_weights[1], alone.log_weights[0])
+    with pytest.raises(ValueError, match="2 generators for a batch of 3"):
+        smc_sample(sch, MIX.as_model(sch), REWARD, cfg, init_latents=src, generator=gens([0, 1]))

@@ -63,7 +63,9 @@ def test_toy_edits_carry_their_ground_truth(pipe, gallery):
                 guidance_scale=10.0, reward_on="x0", resampling="systematic", seed=2, identity=ident)
     assert r.truth == true_expression(r.output.images.cpu(), [ident]).names[0]
     assert r.particle_truths == true_expression(r.particles, [ident] * 4).names
-    assert r.verdict.startswith(f"true: {r.truth} {'✓' if r.truth == 'surprise' else '✗'}, classifier p(surprise) =")
+    assert r.same_person is not None
+    assert r.verdict.startswith(f"true: {r.truth} {'✓' if r.truth == 'surprise' else '✗'} · same person "
+                                f"{'✓' if r.same_person else '✗'}, classifier p(surprise) =")
     unknown = explore(pipe, gallery[name], "surprise", num_particles=2, num_inference_steps=10)
     assert unknown.truth is None and unknown.verdict.startswith("classifier p(surprise)")
 

@@ -28,6 +28,7 @@ from .evaluation import evaluate
 from .labels import target_indices
 from .metrics import Realism
 from .tracking import weights_fingerprint
+from .profiles import row_generators
 
 __all__ = ["one_at_a_time", "grid", "run_ablation", "continue_from_previous", "read_rows", "summarise", "config_key", "ablation_plot"]
 
@@ -138,8 +139,9 @@ def run_ablation(pipe, images: torch.Tensor, image_ids: Sequence[str], configs: 
         config = EditConfig().replace(**{k: v for k, v in c.items() if k not in LABELS})
         bar.set_postfix({k: v for k, v in c.items() if k in (c.get("swept") or "").split("x")})
         t0 = time.time()
-        out = pipe(images[idx], [targets[i] for i in idx], config, generator=torch.Generator().manual_seed(seed),
-                   progress=False)
+        # one generator per counterfactual, keyed by its id: its edit does not depend on the batch it ran in
+        out = pipe(images[idx], [targets[i] for i in idx], config,
+                   generator=row_generators(seed, [str(image_ids[i]) for i in idx]), progress=False)
         secs = (time.time() - t0) / len(idx)
         real = realism(out.images)
         who = [identities[i] for i in idx] if identities is not None else None

@@ -37,7 +37,7 @@ from typing import Dict, Optional, Tuple, Union
 from .edit_config import EditConfig
 from .evaluation import standard_error
 
-__all__ = ["METHODS", "method_settings", "method_configs", "Frontier"]
+__all__ = ["METHODS", "ADDONS", "method_settings", "method_configs", "Frontier"]
 
 # method -> what it changes in the profile's edit settings (``budget`` fills num_particles)
 METHODS: Dict[str, dict] = {
@@ -53,14 +53,29 @@ METHODS: Dict[str, dict] = {
 }
 
 
+# what keeps the person, added to a method by name: "smc-paper-latent+region", "guided-smc+region+identity"
+ADDONS: Dict[str, dict] = {
+    "region": dict(region="expression", lowpass=4, paste_back=True),  # the detected region, the colours kept
+    "identity": dict(identity_weight=20.0),  # the reward minus beta x the colour distance to the source
+}
+_KEEPS = dict(region="none", lowpass=0, paste_back=False, identity_weight=0.0)  # a bare method keeps nothing
+
+
 def method_settings(name: str, base: EditConfig, budget: int) -> EditConfig:
     """The :class:`~emosmc.edit_config.EditConfig` of ``name`` at ``budget`` particles, on top of ``base``
-    (a profile's preset, ``profile.edit``)."""
-    if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}")
+    (a profile's preset, ``profile.edit``). ``name`` is a method of :data:`METHODS`, optionally followed by
+    ``+region`` and ``+identity`` (:data:`ADDONS`); without them the edit keeps nothing of the person beyond
+    what the method itself does, whatever the preset keeps."""
+    method, *addons = name.split("+")
+    if method not in METHODS or any(a not in ADDONS for a in addons):
+        raise ValueError(f"unknown method {name!r}; choose one of {list(METHODS)}, each optionally with "
+                         + " ".join(f"+{a}" for a in ADDONS))
     if budget < 1:
         raise ValueError(f"budget must be >= 1 particle, got {budget}")
-    m = dict(METHODS[name])
+    m = dict(_KEEPS)
+    for a in addons:
+        m.update(ADDONS[a])
+    m.update(METHODS[method])
     m["num_particles"] = m.pop("fixed_particles", budget)
     if m.pop("gradient_from_guidance", False):
         m["gradient_scale"] = float(base.guidance_scale)
@@ -73,7 +88,7 @@ def method_configs(base: EditConfig, methods=tuple(METHODS), budgets=(4, 16)) ->
     ``summarise(rows, "method")`` tabulates them."""
     out = []
     for m in methods:
-        for b in ((1,) if m == "unguided" else budgets):
+        for b in ((1,) if m.split("+")[0] == "unguided" else budgets):
             out.append({**method_settings(m, base, b).to_dict(), "method": f"{m}@{b}", "swept": "method"})
     return out
 

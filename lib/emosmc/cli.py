@@ -12,11 +12,11 @@ from typing import List, Optional
 
 import torch
 
-from .edit_config import SCORERS, EditConfig
-from .evaluation import evaluate, summary
+from .edit_config import REGIONS, SCORERS, EditConfig
+from .evaluation import evaluate, summary, verdict_text
 from .labels import EMOTIONS, emotion_index
 from .potentials import POTENTIALS
-from .profiles import get_profile
+from .profiles import get_profile, row_generators
 from .resampling import RESAMPLING_SCHEMES
 from .smc import REWARD_ON, SMCConfig
 
@@ -79,7 +79,7 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     B, T = len(src), len(EMOTIONS)
     t0 = time.time()
     sources, targets = src.repeat_interleave(T, 0), list(EMOTIONS) * B
-    res = pipe(sources, targets, profile.edit, generator=torch.Generator().manual_seed(seed), progress=True)
+    res = pipe(sources, targets, profile.edit, generator=row_generators(seed, B * T), progress=True)
     seconds = time.time() - t0
     ev = evaluate(sources, res.images, targets, profile, judge=judge, classifier_probs=res.target_probs,
                   identities=[faces.identities[n] for n in names for _ in range(T)] if faces.identities else None)
@@ -97,12 +97,18 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     if "identity" in rates:
         scores["identity"] = {"measure": profile.identity_name, "mean": rates["identity"]["mean"]}
     scores["faces"] = rows
-    if ev.true_expression is not None:  # the ground truth first
-        scores = {"true_flip_rate": rates["true_flip"]["rate"] if edits else 0.0,
-                  "true_flip_rate_se": rates["true_flip"]["se"] if edits else None, **scores}
+    if ev.true_expression is not None:  # the ground truth first: the counterfactual rate, then its two parts
+        head = {}
+        for key in ("counterfactual", "true_flip", "same_person"):
+            if key in rates:
+                head[f"{key}_rate"] = rates[key]["rate"] if edits else 0.0
+                head[f"{key}_rate_se"] = rates[key]["se"] if edits else None
+        scores = {**head, **scores}
     (out / "demo_scores.json").write_text(json.dumps(scores, indent=2))
     print(f"wrote {out / 'demo_grid.png'} and {out / 'demo_scores.json'} "
           f"({B} face(s) x {T} targets in {seconds:.0f} s; "
+          + (f"counterfactual rate {scores['counterfactual_rate']:.2f} (the target truly shown and the same person), "
+             if "counterfactual_rate" in scores else "")
           + (f"true flip rate {scores['true_flip_rate']:.2f}, " if "true_flip_rate" in scores else "")
           + f"{judge_name} flip rate {scores[f'{judge_name}_flip_rate']:.2f})")
     return scores
@@ -121,12 +127,16 @@ def _demo_grid(out: Path, src, src_labels, res, p_src, ev, judge_name) -> List[d
         for j, e in enumerate(EMOTIONS):
             k = b * T + j
             tiles.append(res.images[k:k + 1].cpu())
-            verdict = f"true: {truth[k]} {'✓' if truth[k] == e else '✗'}\n" if truth else ""
+            same = ev.extra.get("same_person")
+            verdict = verdict_text(truth[k], e, None if same is None else float(same[k])).replace(" · ", "\n")
+            verdict = verdict + "\n" if verdict else ""
             titles.append(f"→ {e}\n{verdict}{judge_name} p={p_out[k, j]:.2f}")
             row["edits"][e] = {"judge_prob": float(p_out[k, j]), "judge_argmax": EMOTIONS[int(p_out[k].argmax())],
                                "classifier_prob": float(ev.classifier_prob[k])}
             if truth:
                 row["edits"][e]["true_expression"] = truth[k]
+            if same is not None:
+                row["edits"][e]["same_person"] = bool(same[k])
             if ev.identity is not None:
                 row["edits"][e]["identity"] = float(ev.identity[k])
         rows.append(row)
@@ -172,9 +182,14 @@ def _arg_type(annotation) -> callable:
 
 
 CHOICES = {"potential": lambda: sorted(POTENTIALS), "reward_on": lambda: sorted(REWARD_ON),
-           "resampling": lambda: sorted(RESAMPLING_SCHEMES), "scorer": lambda: list(SCORERS)}
+           "resampling": lambda: sorted(RESAMPLING_SCHEMES), "scorer": lambda: list(SCORERS),
+           "region": lambda: list(REGIONS)}
 HELP = {"scorer": "pixel: decode every particle every step (Algorithm 1); latent: the fast path",
-        "final_check": "latent scorer: particles decoded at the end"}
+        "final_check": "latent scorer: particles decoded at the end",
+        "region": "expression: change only the brows, eyes and mouth a detector finds on the image",
+        "paste_back": "with a region: the source's own pixels outside it",
+        "lowpass": "with a region: keep the source's k x k latent block means (its colours) inside it",
+        "identity_weight": "beta: subtract beta x the colour distance to the source from the reward"}
 
 
 def add_config_args(parser: argparse.ArgumentParser, defaults: Optional[EditConfig] = None) -> List[str]:

@@ -19,25 +19,38 @@ from typing import List
 
 from .smc import SMCConfig
 
-__all__ = ["EditConfig", "SCORERS"]
+__all__ = ["EditConfig", "SCORERS", "REGIONS"]
 
 # pixel: decode every particle at every step and run the classifier (the report's Algorithm 1);
 # latent: the distilled latent scorer reads the latents (no decode while steering)
 SCORERS = ("pixel", "latent")
+# none: the whole image may change (the report); expression: only the brows, eyes and mouth that the profile's
+# region detector finds on the source image (emosmc.regions); the rest stays the source's
+REGIONS = ("none", "expression")
+# the pipeline's own settings, after SMCConfig's
+_OWN = ("scorer", "final_check", "region", "paste_back", "identity_weight")
 # SMCConfig's fields that an edit does not set: the pipeline's rewards are log-probabilities already
 _ENGINE_ONLY = ("reward_transform",)
 
 
 @dataclass(frozen=True)
 class EditConfig:
-    """The settings of one edit: ``smc`` (the sampler's), ``scorer`` and ``final_check``.
+    """The settings of one edit: ``smc`` (the sampler's), ``scorer``, ``final_check`` and what keeps the person.
 
     ``scorer="latent"`` steers with the latent scorer and then decodes the ``final_check`` particles it
-    likes best per source; the pixel classifier picks among them (0: decode only its best)."""
+    likes best per source; the pixel classifier picks among them (0: decode only its best).
+    ``region="expression"``: the profile's region detector finds the brows, eyes and mouth on each source and
+    the sampler keeps the source outside them (:mod:`emosmc.regions`; ``smc.lowpass`` keeps its colours inside
+    too); ``paste_back`` then puts the source's own pixels back outside the feathered region after decoding.
+    ``identity_weight`` (beta) subtracts beta times the mean squared difference between the 4x4 block means of
+    each particle's clean prediction and of the source latent from the reward: SMC weighs identity too."""
 
     smc: SMCConfig = field(default_factory=SMCConfig)
     scorer: str = "pixel"
     final_check: int = 4
+    region: str = "none"  # "expression": steer only inside the detected expression region (REGIONS)
+    paste_back: bool = False  # with a region: the source's own pixels outside the region's feathered mask
+    identity_weight: float = 0.0  # beta: reward log p(target) - beta * (colour distance of x0 to the source)
 
     def __post_init__(self):
         if not isinstance(self.smc, SMCConfig):
@@ -46,6 +59,14 @@ class EditConfig:
             raise ValueError(f"unknown scorer {self.scorer!r}; choose one of {list(SCORERS)}")
         if int(self.final_check) != self.final_check or self.final_check < 0:
             raise ValueError(f"final_check must be an integer >= 0, got {self.final_check}")
+        if self.region not in REGIONS:
+            raise ValueError(f"unknown region {self.region!r}; choose one of {list(REGIONS)}")
+        if self.paste_back and self.region == "none":
+            raise ValueError("paste_back needs a region (region='expression'): it keeps the source outside it")
+        if self.smc.lowpass and self.region == "none":
+            raise ValueError("lowpass keeps the source's colours inside a region: set region='expression'")
+        if not (self.identity_weight >= 0 and self.identity_weight < float("inf")):
+            raise ValueError(f"identity_weight must be finite and >= 0, got {self.identity_weight}")
         if self.smc.reward_transform is not None:
             raise ValueError("an edit's rewards are log-probabilities: reward_transform must stay None")
 
@@ -53,7 +74,7 @@ class EditConfig:
     def names() -> List[str]:
         """Every setting an edit takes, in order: the steering settings (SMCConfig's fields), then
         ``scorer`` and ``final_check``."""
-        return [f.name for f in fields(SMCConfig) if f.name not in _ENGINE_ONLY] + ["scorer", "final_check"]
+        return [f.name for f in fields(SMCConfig) if f.name not in _ENGINE_ONLY] + list(_OWN)
 
     def replace(self, **overrides) -> "EditConfig":
         """A new config with ``overrides`` (any of :meth:`names`) changed; each is validated, and an
@@ -62,7 +83,7 @@ class EditConfig:
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise ValueError(f"unknown edit setting(s) {unknown}; the settings are {names}")
-        own = {k: overrides.pop(k) for k in ("scorer", "final_check") if k in overrides}
+        own = {k: overrides.pop(k) for k in _OWN if k in overrides}
         return _replace(self, smc=_replace(self.smc, **overrides) if overrides else self.smc, **own)
 
     def to_dict(self) -> dict:

@@ -21,7 +21,10 @@ import torch
 
 from .labels import EMOTIONS, target_indices
 
-__all__ = ["Evaluation", "evaluate", "rate", "standard_error", "summary"]
+__all__ = ["Evaluation", "evaluate", "rate", "standard_error", "summary", "RATES", "verdict_text"]
+
+# the 0/1 measures, summarised as rates with standard errors: counterfactual = true flip and same person
+RATES = ("true_flip", "unclear", "judge_flip", "same_person", "counterfactual")
 
 
 @dataclass
@@ -132,7 +135,24 @@ def evaluate(sources: torch.Tensor, edits: torch.Tensor, targets: Union[str, Seq
             ev.true_flip, ev.unclear = (lab == tidx).float(), (lab < 0).float()
             if profile is not None:
                 ev.extra = profile.truth_measures(sources, edits, identities, tidx)
+    if profile is not None and ev.identity is not None:
+        sp = profile.same_person({"identity": ev.identity, **ev.extra})
+        if sp is not None:
+            ev.extra["same_person"] = sp
+            if ev.true_flip is not None:
+                ev.extra["counterfactual"] = ev.true_flip * sp  # the target shown, the person kept
     return ev
+
+
+def verdict_text(truth: Optional[str], target: str, same: Optional[float] = None) -> str:
+    """A grid label, the ground truth first: ``"true: happy ✓ · same person ✓"`` (empty without a truth;
+    the second part only where a same-person verdict was given)."""
+    if not truth:
+        return ""
+    text = f"true: {truth} {'✓' if truth == target else '✗'}"
+    if same is not None and same == same:
+        text += f" · same person {'✓' if same >= 0.5 else '✗'}"
+    return text
 
 
 def standard_error(p: float, n: int) -> float:
@@ -159,6 +179,6 @@ def summary(ev: Union[Evaluation, List[dict]]) -> Dict[str, dict]:
         vals = [r[k] for r in recs if r[k] is not None and r[k] == r[k]]
         if not vals:
             continue
-        out[k] = rate(vals) if k in ("true_flip", "unclear", "judge_flip") else \
+        out[k] = rate(vals) if k in RATES else \
             {"mean": sum(vals) / len(vals), "n": len(vals)}
     return out

@@ -64,12 +64,14 @@ def ddpm_transition(scheduler, t) -> Tuple[float, float, float]:
 
 
 def guided_step(scheduler, x: torch.Tensor, x0: torch.Tensor, grad: torch.Tensor, t, gradient_scale: float,
-                generator: Optional[torch.Generator] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+                generator: Optional[torch.Generator] = None,
+                noise: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
     """One nudged DDPM step of the particles ``x`` ``(M, *shape)``: ``(x', log p/q)``, the second the
     per-particle log density ratio model / proposal ``(M,)`` (float64), ``None`` at the last step (no noise,
-    no nudge)."""
+    no nudge). The step's standard normal ``noise`` is drawn from ``generator`` unless given."""
     c0, ct, sigma = ddpm_transition(scheduler, t)
-    noise = randn_tensor(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    if noise is None:
+        noise = randn_tensor(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     delta = gradient_scale * sigma**2 * grad.to(x.dtype)  # sigma = 0 at the last step
     x_next = c0 * x0 + ct * x + delta + sigma * noise
     if sigma == 0:

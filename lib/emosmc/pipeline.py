@@ -25,7 +25,8 @@ from .diffusion import decode_latents, encode_images
 from .profiles import Profile, get_profile, load_classifier, load_scheduler, load_unet, load_vae
 from .edit_config import EditConfig
 from .labels import target_indices
-from .scorers import EmotionClassifier, PixelEmotionReward
+from .regions import to_latent_mask
+from .scorers import EmotionClassifier, IdentityPenalty, PixelEmotionReward
 from .smc import SMCConfig, SMCResult, SMCSampler
 
 __all__ = ["EmotionEditPipeline", "EmotionEditOutput"]
@@ -41,6 +42,7 @@ class EmotionEditOutput:
     source_latents: torch.Tensor  # (B, C, h, w)
     nfe: dict = None  # network evaluations: {"unet": latents through the UNet, "decode": VAE decodes for scoring}
     target_index: torch.Tensor = None  # (B,) canonical indices of `targets`
+    regions: Optional[torch.Tensor] = None  # (B, 1, H, W) where the edit could change (region="expression")
 
     @property
     def target_probs(self) -> torch.Tensor:
@@ -49,16 +51,23 @@ class EmotionEditOutput:
 
 
 class EmotionEditPipeline:
-    def __init__(self, vae, unet, scheduler, classifier: EmotionClassifier, latent_scorer=None):
+    def __init__(self, vae, unet, scheduler, classifier: EmotionClassifier, latent_scorer=None, region_detector=None):
         self.vae, self.unet, self.scheduler, self.classifier = vae.eval(), unet.eval(), scheduler, classifier.eval()
         self.latent_scorer = latent_scorer.eval() if latent_scorer is not None else None
+        # images (B, 3, H, W) -> (B, 1, H, W) soft mask of the expression region (emosmc.regions); None: none
+        self.region_detector = region_detector
 
     # -- loading -----------------------------------------------------------------
     @classmethod
     def from_profile(cls, profile: Union[str, Profile] = "toy", device=None) -> "EmotionEditPipeline":
         p = get_profile(profile) if isinstance(profile, str) else profile
         ls = p.load("latent_scorer", device) if p.latent_scorer and Path(p.latent_scorer, "config.json").exists() else None
-        return cls(p.load("vae", device), p.load("unet", device), p.load("scheduler"), p.load("classifier", device), ls)
+        try:
+            det = p.load("region_detector", device)
+        except (FileNotFoundError, ImportError, ValueError):
+            det = None  # region="expression" then says what is missing
+        return cls(p.load("vae", device), p.load("unet", device), p.load("scheduler"), p.load("classifier", device), ls,
+                   det)
 
     @classmethod
     def from_pretrained(cls, path: Union[str, Path], device=None) -> "EmotionEditPipeline":
@@ -69,8 +78,13 @@ class EmotionEditPipeline:
             from .latent_scorer import LatentEmotionScorer
 
             ls = LatentEmotionScorer.from_pretrained(path / "latent_scorer").to(dev)
+        det = None
+        if (path / "region_detector" / "config.json").exists():
+            from .regions import RegionDetector
+
+            det = RegionDetector.from_pretrained(path / "region_detector").eval().to(dev)
         return cls(load_vae(path / "vae").to(dev), load_unet(path / "unet").to(dev),
-                   load_scheduler(path / "scheduler"), load_classifier(path / "classifier").to(dev), ls)
+                   load_scheduler(path / "scheduler"), load_classifier(path / "classifier").to(dev), ls, det)
 
     def save_pretrained(self, path: Union[str, Path]) -> None:
         path = Path(path)
@@ -80,6 +94,8 @@ class EmotionEditPipeline:
         self.classifier.save_pretrained(path / "classifier")
         if self.latent_scorer is not None:
             self.latent_scorer.save_pretrained(path / "latent_scorer")
+        if hasattr(self.region_detector, "save_pretrained"):
+            self.region_detector.save_pretrained(path / "region_detector")
 
     @property
     def device(self) -> torch.device:
@@ -138,7 +154,7 @@ class EmotionEditPipeline:
         targets: Union[str, Sequence[str]],
         config: Union[EditConfig, SMCConfig, None] = None,
         *,
-        generator: Optional[torch.Generator] = None,
+        generator: Union[torch.Generator, Sequence[torch.Generator], None] = None,
         progress: bool = True,
         chunk_size: Optional[int] = None,
         **settings,
@@ -150,7 +166,14 @@ class EmotionEditPipeline:
         ``scorer="pixel"``: the report's reward (decode every particle, run the classifier).
         ``scorer="latent"``: the latent scorer reads the latents directly (no decode while steering);
         the ``final_check`` particles it likes best per row are then decoded and the pixel classifier
-        picks among them. On CUDA the UNet runs under fp16 autocast."""
+        picks among them. On CUDA the UNet runs under fp16 autocast.
+
+        ``region="expression"``: the region detector's mask of each source keeps the source outside the
+        brows, eyes and mouth (``out.regions``); ``paste_back`` puts its pixels back there after decoding.
+
+        ``generator``: one for the whole batch, or a list of one per edit (after broadcasting sources and
+        targets): then each edit's result is the same bit for bit alone or in any batch (the UNet, the final
+        decode and the classifier then run one edit's particles at a time)."""
         cfg = config if isinstance(config, EditConfig) else EditConfig(config or SMCConfig())
         cfg = cfg.replace(**settings) if settings else cfg
         if cfg.scorer == "latent" and self.latent_scorer is None:
@@ -166,51 +189,89 @@ class EmotionEditPipeline:
         elif len(targets) != len(x):
             raise ValueError(f"{len(x)} image(s) but {len(targets)} target(s): give one target per image, "
                              "one target for all, or one image for all targets")
-        src = self.encode(x)
+        if isinstance(generator, (list, tuple)) and len(generator) != len(targets):
+            raise ValueError(f"{len(generator)} generators for {len(targets)} edits: give one per edit, or one")
+        per_row = isinstance(generator, (list, tuple))
+        one = 1 if per_row else len(x)  # images per encode, detection and classification
+        src = torch.cat([self.encode(c) for c in x.split(one)])
+        regions = torch.cat([self.regions(c) for c in x.split(one)]) if cfg.region != "none" else None
         chunk_size = chunk_size or self.decode_batch_size()  # particles per decode; 4x that per UNet call
-        reward = self._reward(cfg.scorer, tidx, chunk_size)
+        reward = self._reward(cfg, tidx, chunk_size, src, cfg.num_particles if per_row else None)
         nfe = {"unet": 0}
-        sampler = SMCSampler(self.scheduler, self._model(nfe, chunk_size), reward, cfg.smc, init_latents=src,
-                             generator=generator)
+        latent_region = None if regions is None else to_latent_mask(regions, src.shape[-1])
+        model = self._model(nfe, cfg.num_particles if per_row else chunk_size * 4)
+        sampler = SMCSampler(self.scheduler, model, reward, cfg.smc, init_latents=src, generator=generator,
+                             region=latent_region)
         res = sampler.run(progress=progress)
+        paste = (x, regions) if cfg.paste_back else None
         if cfg.scorer == "latent" and cfg.final_check > 0:
-            best = self._final_check(res, tidx, cfg.final_check)
+            best = self._final_check(res, tidx, cfg.final_check, paste, per_row)
             nfe["decode"] = len(targets) * min(cfg.final_check, cfg.num_particles)
         else:
-            best = self.decode(res.best)
+            best = self._paste(self.decode(res.best, 1 if per_row else None), paste)
             nfe["decode"] = reward.num_decodes + len(best)
-        return EmotionEditOutput(best, self.classify(best).cpu(), targets, res.particles, res, src, nfe, tidx)
+        probs = torch.cat([self.classify(b) for b in best.split(one)]).cpu()
+        return EmotionEditOutput(best, probs, targets, res.particles, res, src, nfe, tidx, regions)
 
-    def _reward(self, scorer: str, tidx: torch.Tensor, chunk_size: int):
-        if scorer == "latent":
+    @torch.no_grad()
+    def regions(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 1, H, W)``: where an edit of each image may change (1) and where it keeps the source (0),
+        by the region detector run on the images themselves (:mod:`emosmc.regions`)."""
+        if self.region_detector is None:
+            raise ValueError("region='expression' needs a region detector: set pipe.region_detector (toy: "
+                             "emosmc.regions.RegionDetector.from_pretrained(<assets>/region_detector); photos: "
+                             "emosmc.regions.MTCNNRegionDetector(), which needs facenet-pytorch) or use region='none'")
+        return self.region_detector(images.to(self.device)).float().clamp(0, 1)
+
+    @staticmethod
+    def _paste(images: torch.Tensor, paste) -> torch.Tensor:
+        """With ``paste = (sources, regions)``: the sources' own pixels outside the soft regions."""
+        if paste is None:
+            return images
+        src, m = paste
+        m = m.to(images.device)
+        return m * images + (1 - m) * src.to(images.device)
+
+    def _reward(self, cfg: EditConfig, tidx: torch.Tensor, chunk_size: int, src: torch.Tensor,
+                row: Optional[int] = None):
+        """The reward of ``cfg.scorer`` (minus the identity term with ``identity_weight``); ``row``: score one
+        edit's ``row`` particles at a time."""
+        if cfg.scorer == "latent":
             from .latent_scorer import LatentEmotionReward
 
-            return LatentEmotionReward(self.latent_scorer, tidx)
-        return PixelEmotionReward(self.vae, self.classifier, tidx, chunk_size=chunk_size)
+            reward = LatentEmotionReward(self.latent_scorer, tidx, **({"chunk_size": row} if row else {}))
+        else:
+            reward = PixelEmotionReward(self.vae, self.classifier, tidx, chunk_size=row or chunk_size)
+        return reward if cfg.identity_weight == 0 else IdentityPenalty(reward, src, cfg.identity_weight)
 
-    def _model(self, nfe: dict, chunk_size: int):
-        """The UNet as the sampler's ``model(z, t)``: counted in ``nfe["unet"]``, run ``4 * chunk_size``
-        latents at a time, under fp16 autocast on CUDA."""
+    def _model(self, nfe: dict, chunk: int):
+        """The UNet as the sampler's ``model(z, t)``: counted in ``nfe["unet"]``, run ``chunk`` latents at a
+        time (one edit's particles with per-edit generators, so that no edit's numbers depend on another's),
+        under fp16 autocast on CUDA."""
         unet, cuda = self.unet, self.device.type == "cuda"
 
         def model(z, t):
             nfe["unet"] += len(z)
             with torch.autocast("cuda", torch.float16, enabled=cuda):
-                return torch.cat([unet(c, t).sample.float() for c in z.split(chunk_size * 4)])
+                return torch.cat([unet(c, t).sample.float() for c in z.split(chunk)])
 
         return model
 
     @torch.no_grad()
-    def _final_check(self, res: SMCResult, tidx: torch.Tensor, k: int) -> torch.Tensor:
+    def _final_check(self, res: SMCResult, tidx: torch.Tensor, k: int, paste=None, per_row: bool = False) -> torch.Tensor:
         """Decode the ``k`` particles with the best latent score per row; the pixel classifier picks
         the best of them (``res.best_index`` is updated to it)."""
         B, N = res.rewards.shape
         k = min(k, N)
         top = res.rewards.topk(k, dim=1).indices
         rows = torch.arange(B, device=top.device)
-        imgs = self.decode(res.particles[rows[:, None], top].flatten(0, 1))
+        imgs = self.decode(res.particles[rows[:, None], top].flatten(0, 1), k if per_row else None)
+        if paste is not None:
+            src, m = paste
+            imgs = self._paste(imgs, (src.repeat_interleave(k, 0), m.repeat_interleave(k, 0)))
         idx = tidx.to(imgs.device).repeat_interleave(k)
-        p = self.classify(imgs)[torch.arange(B * k, device=imgs.device), idx].view(B, k)
+        probs = torch.cat([self.classify(c) for c in imgs.split(k if per_row else len(imgs))])
+        p = probs[torch.arange(B * k, device=imgs.device), idx].view(B, k)
         pick = p.argmax(1)
         res.best_index = top[rows, pick.to(top.device)]
         return imgs.view(B, k, *imgs.shape[1:])[torch.arange(B), pick.to(imgs.device)]

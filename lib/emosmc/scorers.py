@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .diffusion import decode_latents
 from .labels import EMOTIONS, target_indices
 
-__all__ = ["EmotionClassifier", "PixelEmotionReward", "score_dataset", "score_noisy_latents"]
+__all__ = ["EmotionClassifier", "PixelEmotionReward", "IdentityPenalty", "score_dataset", "score_noisy_latents"]
 
 
 class EmotionClassifier(torch.nn.Module):
@@ -164,3 +164,28 @@ def score_noisy_latents(vae, unet, scheduler, classifier: EmotionClassifier, lat
             out[f"{key}_prob"].append(float(p[torch.arange(len(p)), labels].mean()))
             out[f"{key}_acc"].append(float((p.argmax(-1) == labels).float().mean()))
     return out
+
+
+class IdentityPenalty:
+    """A reward minus ``beta`` times how far each particle's colours are from the source's: ``r(x) - beta *
+    mean((pool(x) - pool(source))^2)``, with ``pool`` the ``block x block`` means of the latent (its low
+    frequencies: skin, hair, background colours). On ``(B, N, C, h, w)`` particles and ``(B, C, h, w)``
+    sources; decode-free and differentiable (guided proposals). Any black-box score works in SMC: this makes
+    the steering weigh identity beside the target."""
+
+    def __init__(self, reward, source: torch.Tensor, beta: float, block: int = 4):
+        self.reward, self.beta, self.block = reward, float(beta), block
+        self.source = source
+        self.num_decodes = 0
+
+    def distance(self, x: torch.Tensor) -> torch.Tensor:
+        B, N = x.shape[:2]
+        pool = torch.nn.functional.avg_pool2d
+        a = pool(x.reshape(B * N, *x.shape[2:]).float(), self.block, ceil_mode=True).reshape(B, N, -1)
+        b = pool(self.source.to(x.device).float(), self.block, ceil_mode=True).reshape(B, 1, -1)
+        return ((a - b) ** 2).mean(-1)
+
+    def __call__(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        r = self.reward(x, t)
+        self.num_decodes = getattr(self.reward, "num_decodes", 0)
+        return r - self.beta * self.distance(x).to(r.dtype)

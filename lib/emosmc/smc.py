@@ -25,6 +25,17 @@ Guided proposals (``gradient_scale > 0``, :mod:`emosmc.guided_proposal`): each m
 reward's gradient at the clean-sample prediction, and (with ``proposal_correction``, the default) the weights
 correct for the nudge, so the population still targets ``p_model exp(lambda r)``.
 
+Keeping the source outside a region (``region=``, img2img only; :mod:`emosmc.regions`): after every move,
+each particle is ``m * x + (1 - m) * q``, with ``q`` the source noised to the new timestep with the particle's
+own starting noise (the clean source after the last move) and ``m`` the region's soft mask (1: may change), as
+in blended latent diffusion (Avrahami et al., 2023). With ``lowpass = k`` the particle's ``k x k`` block means
+inside the region are replaced by ``q``'s, as in ILVR (Choi et al., 2021): the expression may change, the skin's
+colours may not. Both act on every particle alike, after the move and before the next weighting.
+
+Random numbers: ``generator`` is one ``torch.Generator`` for the whole batch, or a list of one per source row
+(as diffusers accepts): then every draw of row ``b`` -- its starting noise, its moves, its resampling -- comes
+from its own generator, so a row's result does not depend on which other rows share its batch.
+
 Degenerate weights: a NaN reward raises :class:`ValueError`; a row in which every particle has zero weight
 (e.g. all classifier probabilities are exactly 0 with ``reward_transform="log"``) falls back to uniform
 weights with a :class:`RuntimeWarning`.
@@ -36,6 +47,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence
 
 import torch
+import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
 from .diffusion import img2img_timesteps, predict_x0  # noqa: F401  (part of the engine's API)
@@ -72,6 +84,7 @@ class SMCConfig:
     reward_transform: Optional[str] = None  # None: reward is already r; "log": reward returns probabilities
     gradient_scale: float = 0.0  # > 0: each move nudges the x0 prediction up the reward's gradient (guided proposal)
     proposal_correction: bool = True  # with gradient_scale > 0: weight each move by model/proposal density
+    lowpass: int = 0  # > 0 (with a region): inside it, keep the noised source's lowpass x lowpass block means
 
     def __post_init__(self):
         if self.potential not in POTENTIALS:
@@ -100,6 +113,8 @@ class SMCConfig:
             raise ValueError(f"guidance_scale must be finite, got {self.guidance_scale}")
         if not (math.isfinite(self.gradient_scale) and self.gradient_scale >= 0):
             raise ValueError(f"gradient_scale must be finite and >= 0, got {self.gradient_scale}")
+        if int(self.lowpass) != self.lowpass or self.lowpass < 0:
+            raise ValueError(f"lowpass must be an integer >= 0 (0: off), got {self.lowpass}")
 
 
 class SMCSampler(Iterator[SMCState]):
@@ -129,14 +144,19 @@ class SMCSampler(Iterator[SMCState]):
         init_latents: Optional[torch.Tensor] = None,
         batch_size: Optional[int] = None,
         shape: Optional[Sequence[int]] = None,
-        generator: Optional[torch.Generator] = None,
+        generator=None,
         device=None,
         dtype=None,
+        region: Optional[torch.Tensor] = None,
     ):
         self.scheduler, self.model, self.reward = scheduler, model, reward
         self.config = config = config or SMCConfig()
         self.generator = generator
         N = config.num_particles
+        if isinstance(generator, (list, tuple)):
+            B = init_latents.shape[0] if init_latents is not None else batch_size
+            if len(generator) != B:
+                raise ValueError(f"{len(generator)} generators for a batch of {B} rows: give one per row, or one")
         if init_latents is not None:
             if init_latents.dim() < 2:
                 raise ValueError(f"init_latents must be (B, *shape), got {tuple(init_latents.shape)}")
@@ -144,7 +164,7 @@ class SMCSampler(Iterator[SMCState]):
             device, dtype = init_latents.device, init_latents.dtype
             self.timesteps = img2img_timesteps(scheduler, config.num_inference_steps, config.noise_strength)
             self.source = init_latents.repeat_interleave(N, dim=0)
-            noise = randn_tensor(self.source.shape, generator=generator, device=device, dtype=dtype)
+            self.init_noise = noise = self._randn(self.source.shape, device, dtype)
             t0 = self.timesteps[:1].repeat(self.source.shape[0])
             self.x = scheduler.add_noise(self.source, noise, t0)
         else:
@@ -156,10 +176,8 @@ class SMCSampler(Iterator[SMCState]):
             dtype = dtype or torch.float32
             scheduler.set_timesteps(config.num_inference_steps)
             self.timesteps = scheduler.timesteps
-            self.source = None
-            self.x = randn_tensor(
-                (self.B * N, *self.shape), generator=generator, device=device, dtype=dtype
-            ) * scheduler.init_noise_sigma
+            self.source = self.init_noise = None
+            self.x = self._randn((self.B * N, *self.shape), device, dtype) * scheduler.init_noise_sigma
         self.device = self.x.device
         self.timesteps = self.timesteps.to(self.device)
         B = self.B
@@ -176,8 +194,32 @@ class SMCSampler(Iterator[SMCState]):
         self.num_reward_grads = 0
         if config.gradient_scale > 0:
             check_guidable(scheduler)
+        self.region = None
+        if region is not None:
+            if self.source is None:
+                raise ValueError("region needs init_latents (img2img): it keeps the source outside the region")
+            region = torch.as_tensor(region, device=self.device, dtype=self.x.dtype)
+            if region.dim() != len(self.shape) + 1 or region.shape[0] != self.B or region.shape[2:] != self.shape[1:]:
+                raise ValueError(f"region must be (B, 1 or C, *spatial) = ({self.B}, 1, {', '.join(map(str, self.shape[1:]))})"
+                                 f", got {tuple(region.shape)}")
+            if region.min() < 0 or region.max() > 1 or torch.isnan(region).any():
+                raise ValueError("region must hold values in [0, 1] (1: the edit may change that pixel)")
+            self.region = region.repeat_interleave(N, dim=0)
+        elif config.lowpass:
+            raise ValueError("lowpass keeps the source's colours inside a region: give region= too")
 
     # -- helpers ---------------------------------------------------------------
+    @property
+    def _row_generators(self) -> bool:
+        return isinstance(self.generator, (list, tuple))
+
+    def _randn(self, shape, device, dtype) -> torch.Tensor:
+        """Standard normal noise ``(B*N, ...)``: from the one generator, or row by row from each row's own."""
+        if not self._row_generators:
+            return randn_tensor(tuple(shape), generator=self.generator, device=device, dtype=dtype)
+        per = (shape[0] // len(self.generator), *shape[1:])
+        return torch.cat([randn_tensor(per, generator=g, device=device, dtype=dtype) for g in self.generator])
+
     def _view(self, x: torch.Tensor) -> torch.Tensor:
         return x.view(self.B, self.config.num_particles, *self.shape)
 
@@ -263,13 +305,18 @@ class SMCSampler(Iterator[SMCState]):
             do &= lw.ess < cfg.ess_threshold * N
         if not do.any():
             return tensors, None, None
-        A = resample(cfg.resampling, lw.W, generator=self.generator).to(self.device)
+        if self._row_generators:
+            A = torch.cat([resample(cfg.resampling, lw.W[b:b + 1], generator=g) for b, g in enumerate(self.generator)])
+        else:
+            A = resample(cfg.resampling, lw.W, generator=self.generator)
+        A = A.to(self.device)
         A = torch.where(do[:, None], A, torch.arange(N, device=self.device))
         def along(v):
             return None if v is None else _gather(self._view(v), A).reshape(v.shape)
         self.x, tensors = along(self.x), tuple(along(v) for v in tensors)
         if self.source is not None:
             self.source = _gather(self._view(self.source), A).reshape(self.source.shape)
+            self.init_noise = _gather(self._view(self.init_noise), A).reshape(self.init_noise.shape)
         self.cum_logG, self.rewards, self.past = _gather(self.cum_logG, A), _gather(self.rewards, A), self.past.gather(A)
         self.logw = torch.where(do[:, None], torch.zeros_like(self.logw), _gather(self.logw, A))
         return tensors, A.cpu(), do.cpu()
@@ -277,15 +324,40 @@ class SMCSampler(Iterator[SMCState]):
     def _move(self, out: torch.Tensor, x0: torch.Tensor, grad: Optional[torch.Tensor], t) -> None:
         """One reverse step of the model for every particle -- or of the guided proposal, with its
         weight correction -- pulled towards the source by ``leash``."""
-        if grad is None:
+        if grad is None and not self._row_generators:
             self.x = self.scheduler.step(out, t, self.x, generator=self.generator).prev_sample
+        elif grad is None:  # row by row, each with its own generator (DDPM-family steps keep no state)
+            N = self.config.num_particles
+            self.x = torch.cat([self.scheduler.step(o, t, x, generator=g).prev_sample
+                                for o, x, g in zip(out.split(N), self.x.split(N), self.generator)])
         else:
+            noise = self._randn(self.x.shape, self.x.device, self.x.dtype)
             self.x, log_p_over_q = guided_step(self.scheduler, self.x, x0, grad, t, self.config.gradient_scale,
-                                               self.generator)
+                                               noise=noise)
             if self.config.proposal_correction and log_p_over_q is not None:
                 self.logw = self.logw + log_p_over_q.view(self.B, -1)
         if self.config.leash > 0 and self.source is not None:
             self.x = (1 - self.config.leash) * self.x + self.config.leash * self.source
+        if self.region is not None:
+            self._keep_source()
+
+    def _keep_source(self) -> None:
+        """Outside the region, the source noised to the timestep just reached (with each particle's own
+        starting noise; the clean source after the last move); inside it, with ``lowpass``, the same's block
+        means."""
+        k1 = self.k + 1
+        if k1 < len(self.timesteps):
+            t = self.timesteps[k1:k1 + 1].repeat(self.source.shape[0])
+            known = self.scheduler.add_noise(self.source, self.init_noise, t)
+        else:
+            known = self.source
+        m = self.region
+        self.x = m * self.x + (1 - m) * known
+        k = self.config.lowpass
+        if k:
+            def low(v):
+                return F.interpolate(F.avg_pool2d(v, k, ceil_mode=True), size=v.shape[-2:], mode="nearest")
+            self.x = self.x + m * (low(known) - low(self.x))
 
     def _final_weighting(self) -> torch.Tensor:
         """After the last move: weight the clean output by its reward (the corrected potentials' last factor)."""

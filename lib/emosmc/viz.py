@@ -300,3 +300,17 @@ def pipeline_diagram(scale: float = 1.0):
     ax.text(11.29, 2.55, "after the\nlast step", ha="center", fontsize=7, color="0.25")
     fig.tight_layout()
     return fig
+
+
+def region_overlay(images: torch.Tensor, regions: torch.Tensor, tint=(1.0, 0.1, 0.6), alpha: float = 0.45) -> torch.Tensor:
+    """``(B, 3, H, W)`` images in ``[-1, 1]`` with their ``(B, 1, H, W)`` region masks (:mod:`emosmc.regions`)
+    tinted over them (where an edit may change), for :func:`image_grid`."""
+    t = torch.tensor(tint, dtype=torch.float32).view(1, 3, 1, 1) * 2 - 1
+    m = regions.float().clamp(0, 1) * alpha
+    return images.float() * (1 - m) + t * m
+
+
+def region_figure(images: torch.Tensor, regions: torch.Tensor, titles: Optional[Sequence[str]] = None,
+                  ncols: int = 8, scale: float = 1.3):
+    """A grid of images with their expression regions tinted (:func:`region_overlay`)."""
+    return image_grid(region_overlay(images, regions), titles, ncols=ncols, scale=scale)

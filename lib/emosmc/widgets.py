@@ -29,6 +29,7 @@ class ExplorerResult:
     notes: List[str] = field(default_factory=list)
     truth: Optional[str] = None  # the true expression of the best edit (toy world, when the identity is known)
     particle_truths: Optional[List[str]] = None
+    same_person: Optional[bool] = None  # does the best edit keep the person (toy world: emosmc.ground_truth)
 
     @property
     def target_prob(self) -> float:
@@ -36,10 +37,12 @@ class ExplorerResult:
 
     @property
     def verdict(self) -> str:
-        """``"true: happy ✓, classifier p(happy) = 0.98"``: the ground truth first, when known."""
+        """``"true: happy ✓ · same person ✓, classifier p(happy) = 0.98"``: the ground truth first, when known."""
+        from .evaluation import verdict_text
+
         target = self.output.targets[0]
-        head = f"true: {self.truth} {'✓' if self.truth == target else '✗'}, " if self.truth else ""
-        return head + f"classifier p({target}) = {self.target_prob:.2f}"
+        head = verdict_text(self.truth, target, None if self.same_person is None else float(self.same_person))
+        return (head + ", " if head else "") + f"classifier p({target}) = {self.target_prob:.2f}"
 
 
 def explore(pipe, source: torch.Tensor, target: str, config: Optional[EditConfig] = None, seed: int = 0,
@@ -50,7 +53,8 @@ def explore(pipe, source: torch.Tensor, target: str, config: Optional[EditConfig
     (the report's Algorithm 1); ``scorer="latent"`` steers with the latent scorer and decodes ``final_check``
     particles at the end (the particles shown are decoded afterwards, for the figure).
     With the toy ``identity`` of the source, the best edit and every particle get their true
-    expression (:func:`emosmc.ground_truth.true_expression`)."""
+    expression (:func:`emosmc.ground_truth.true_expression`), and the best edit the same-person verdict
+    (:func:`emosmc.ground_truth.same_person`)."""
     emotion_index(target)  # the settings themselves are checked by EditConfig, once
     t0 = time.time()
     out = pipe(source, target, config, generator=torch.Generator().manual_seed(seed), progress=False, **settings)
@@ -58,9 +62,10 @@ def explore(pipe, source: torch.Tensor, target: str, config: Optional[EditConfig
     probs = pipe.classify(parts)[:, int(out.target_index[0])].cpu()
     r = ExplorerResult(out, parts.cpu(), probs, time.time() - t0)
     if identity is not None:
-        from .ground_truth import true_expression
+        from .ground_truth import identity_kept, same_person, true_expression
 
         r.truth = true_expression(out.images.cpu(), [identity]).names[0]
+        r.same_person = bool(same_person(identity_kept(source[None].cpu(), out.images.cpu(), [identity]))[0])
         r.particle_truths = true_expression(r.particles, [identity] * len(r.particles)).names
     return r
 
@@ -103,6 +108,8 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], config: Optional[EditConfig
     scorers = ["pixel"] + (["latent"] if pipe.latent_scorer is not None else [])
     scorer = W.Dropdown(options=scorers, value=c.scorer if c.scorer in scorers else "pixel",
                         description="scorer", style=style)
+    region = W.Dropdown(options=[("keep the person (detected region)", "expression"), ("edit the whole image", "none")],
+                        value=c.region, description="region", style=style)
     seed_box = W.IntText(seed, description="seed", style=style)
     run = W.Button(description="Run", button_style="primary")
     status, out = W.HTML(), W.Output()
@@ -123,10 +130,11 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], config: Optional[EditConfig
         status.value = "running..."
         try:
             x, name, notes, identity = source()
+            keep = {} if region.value != "none" else dict(paste_back=False, lowpass=0)  # both need a region
             run_config = config.replace(num_particles=N.value, num_inference_steps=steps.value,
                                         noise_strength=strength.value, guidance_scale=gamma.value,
                                         resample_interval=R.value, potential=potential.value,
-                                        resampling=scheme.value, scorer=scorer.value)
+                                        resampling=scheme.value, scorer=scorer.value, region=region.value, **keep)
             r = explore(pipe, x, target.value, run_config, seed=seed_box.value, identity=identity)
         except Exception as err:  # shown to the user: widget callbacks would swallow it
             status.value = f"<b style='color:#b00'>{type(err).__name__}: {err}</b>"
@@ -144,9 +152,9 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], config: Optional[EditConfig
 
     run.on_click(on_run)
     ui = W.VBox([W.HBox([W.VBox([face, upload, target, N, steps, strength]),
-                         W.VBox([gamma, R, potential, scheme, scorer, seed_box, run])]), status, out])
+                         W.VBox([gamma, R, potential, scheme, scorer, region, seed_box, run])]), status, out])
     ui.run, ui.status, ui.last = on_run, status, last  # type: ignore[attr-defined]
     ui.controls = dict(face=face, upload=upload, target=target, num_particles=N, num_inference_steps=steps,
                        noise_strength=strength, guidance_scale=gamma, resample_interval=R, potential=potential,
-                       resampling=scheme, scorer=scorer, seed=seed_box)  # type: ignore[attr-defined]
+                       resampling=scheme, scorer=scorer, region=region, seed=seed_box)  # type: ignore[attr-defined]
     return ui

@@ -274,6 +274,35 @@ def latent_scorer_stage(run: AssetRun) -> dict:
     return {"steps": steps}
 
 
+def region_detector_stage(run: AssetRun) -> dict:
+    """The toy world's expression-region detector (:class:`emosmc.regions.RegionDetector`): trained on renders
+    of training identities, whose renderer knows where the brows, eyes and mouth are and where each expression
+    draws. Needs no other model."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from ..data import images_to_tensor
+    from ..regions import RegionDetector, train_region_detector
+    from .faces import expression_parts
+
+    imgs, _, ids, who = toy_faces(max(20, int(600 * run.scale)), TRAIN_SEED + 1)
+    x = images_to_tensor(imgs)
+    # the targets: the share of each 4x4 block where some expression of the same face draws something else --
+    # the pixels an emotion edit may have to change (every identity is rendered with all seven expressions) --
+    # inside the renderer's brows-and-eyes and mouth parts
+    parts = torch.from_numpy(np.stack([np.stack(expression_parts(ids[int(i)], x.shape[-1])) for i in who])).float()
+    faces = x.view(-1, 7, *x.shape[1:])  # (identities, 7 expressions, 3, H, W)
+    moved = (faces.amax(1) - faces.amin(1)).abs().amax(1) > 0.1  # (identities, H, W): differs between expressions
+    moved = F.max_pool2d(moved.float()[:, None], 3, 1, 1)[:, 0]  # and a pixel around
+    y = F.avg_pool2d(parts * moved.repeat_interleave(7, 0)[:, None], 4)
+    torch.manual_seed(run.seed)
+    det = RegionDetector()
+    info = train_region_detector(det, x, y, steps=run.steps(1500), seed=run.seed + 11, progress=run.progress,
+                                 log=run.log)
+    det.save_pretrained(run.out / "region_detector")
+    return {**info, "images": len(x)}
+
+
 def default_stages(long_refine: bool = False) -> List[Stage]:
     """The stages of ``train-assets``, in order. Experiments that were tried and not shipped add their own
     (``benchmarks/experiments/``, docs/toy_world_experiments.md)."""
@@ -287,6 +316,7 @@ def default_stages(long_refine: bool = False) -> List[Stage]:
         Stage("classifier_recon_finetune", classifier_recon_finetune_stage, refines=True),
         *([Stage("unet_long_refine", unet_long_refine_stage, refines=True)] if long_refine else []),
         Stage("latent_scorer", latent_scorer_stage),
+        Stage("region_detector", region_detector_stage),
     ]
 
 
