@@ -376,7 +376,7 @@ def main():
     all_rows = [r for r in read_rows(path) if r["config"] in wanted and r["image"] in mine]
     table = summarise(all_rows, a.budgets, a.methods)
     out = {"faces": a.faces, "targets_per_face": a.targets_per_face, "face_seed": HELDOUT_SEED,
-           "settings": base.to_dict(), "methods": table, "bars": verdicts(table, a.grid_budget),
+           "settings": base.to_dict(), "budget": a.grid_budget, "methods": table, "bars": verdicts(table, a.grid_budget),
            "pareto_front": pareto_front(table, a.grid_budget)}
     if a.figure:
         plot(table, a.figure, a.grid_budget)

@@ -76,7 +76,11 @@ def test_demo_writes_a_labelled_grid_and_scores_that_agree_with_it(tmp_path, mon
     flips = [e["judge_argmax"] == t for t, e in face["edits"].items() if t != face["source"]]
     assert len(flips) == 6 and saved["judge_flip_rate"] == pytest.approx(sum(flips) / 6)
     true = [e["true_expression"] == t for t, e in face["edits"].items() if t != face["source"]]
-    assert list(saved)[0] == "true_flip_rate" and saved["true_flip_rate"] == pytest.approx(sum(true) / 6)
+    same = [e["same_person"] for t, e in face["edits"].items() if t != face["source"]]
+    assert list(saved)[:3] == ["counterfactual_rate", "counterfactual_rate_se", "true_flip_rate"]
+    assert saved["true_flip_rate"] == pytest.approx(sum(true) / 6)
+    assert saved["same_person_rate"] == pytest.approx(sum(same) / 6)
+    assert saved["counterfactual_rate"] == pytest.approx(sum(a and b for a, b in zip(true, same)) / 6)
     for e in face["edits"].values():
         assert 0 <= e["judge_prob"] <= 1 and 0 <= e["classifier_prob"] <= 1
         assert e["true_expression"] in (*EMOTIONS, "unclear")

@@ -69,3 +69,30 @@ def test_a_photo_profile_has_no_ground_truth(toy):
     assert all(r["true_flip"] is None and r["identity"] is None for r in recs)
     assert [r["classifier_prob"] for r in recs] == pytest.approx([0.9, 0.1, 0.5])
     assert "true_flip" not in summary(ev) and summary(ev)["judge_flip"]["n"] == 3
+
+
+def test_the_counterfactual_rate_needs_the_target_and_the_same_person(toy):
+    """The true counterfactual keeps the person and shows the target: a counterfactual. The same expression
+    on another skin and hair shows the target but is another person; the source itself is the person without
+    the target."""
+    from dataclasses import replace
+
+    prof, ids, src, targets, truth = toy
+    ev = evaluate(src, truth, targets, prof, identities=ids)
+    assert ev.extra["same_person"].tolist() == [1.0] * 3 and ev.extra["counterfactual"].tolist() == [1.0] * 3
+    others = [replace(d, skin=(0.3, 0.6, 0.2), hair=(0.9, 0.9, 0.1)) for d in ids]
+    recoloured = images_to_tensor(torch.stack([torch.from_numpy(render(d, t)) for d, t in zip(others, targets)]))
+    ev2 = evaluate(src, recoloured, targets, prof, identities=ids)
+    assert ev2.true_flip.tolist() == [1.0] * 3 and ev2.extra["counterfactual"].tolist() == [0.0] * 3
+    ev3 = evaluate(src, src, targets, prof, identities=ids)
+    assert ev3.extra["same_person"].tolist() == [1.0] * 3 and ev3.extra["counterfactual"].tolist() == [0.0] * 3
+    s = summary(ev2)
+    assert s["counterfactual"] == {"rate": 0.0, "se": 0.0, "n": 3} and s["same_person"]["rate"] == 0.0
+
+
+def test_a_grid_label_shows_the_expression_then_the_person():
+    from emosmc.evaluation import verdict_text
+
+    assert verdict_text("happy", "happy", 1.0) == "true: happy ✓ · same person ✓"
+    assert verdict_text("sad", "happy", 0.0) == "true: sad ✗ · same person ✗"
+    assert verdict_text("happy", "happy") == "true: happy ✓" and verdict_text(None, "happy", 1.0) == ""

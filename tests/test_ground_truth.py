@@ -97,3 +97,37 @@ def test_verdict_captions_and_bad_input():
     assert verdicts(x, [ident, ident], ["sad", "sad"]) == ["true: sad ✓", "true: happy ✗"]
     with pytest.raises(ValueError, match="one identity per image"):
         true_expression(x, [ident])
+
+
+def test_the_same_person_verdict_is_the_calibrated_one():
+    """The library's bounds are those benchmarks/toy_same_person.py calibrated (1.1 x the largest value of the
+    VAE's reconstructions of tuning faces), which accept every reconstruction and reject unguided img2img."""
+    import json
+    from pathlib import Path
+
+    from emosmc.ground_truth import SAME_PERSON
+
+    rec = json.loads((Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "toy_same_person.json").read_text())
+    assert rec["bounds"] == SAME_PERSON and rec["library_bounds_are_these"]
+    assert rec["reconstructions_accepted"]["rate"] >= 0.97 and rec["unguided_rejected"]["rate"] >= 0.90
+
+
+def test_same_person_reads_every_measure_and_lets_a_missing_one_pass():
+    from emosmc.ground_truth import SAME_PERSON, same_person
+
+    ok = {k: torch.tensor([0.0, 0.0, float("nan")]) for k in SAME_PERSON}
+    assert same_person(ok).tolist() == [1.0, 1.0, 1.0]
+    bad = dict(ok, inner_skin_shift=torch.tensor([0.0, SAME_PERSON["inner_skin_shift"] + 1, 0.0]))
+    assert same_person(bad).tolist() == [1.0, 0.0, 1.0]
+
+
+def test_inner_skin_is_inside_the_region_and_no_expression_draws_on_it():
+    from emosmc.ground_truth import inner_skin_mask
+    from emosmc.toy.faces import face_regions
+
+    ident = sample_identity(3)
+    m = inner_skin_mask(ident)
+    assert m.sum() > 50 and not (m & torch.from_numpy(face_regions(ident)["identity"])).any()
+    renders = images_to_tensor(np.stack([render(ident, e) for e in EMOTIONS]))
+    spread = (renders.amax(0) - renders.amin(0)).abs().amax(0)[m]  # the same in all seven (the filter's ringing aside)
+    assert spread.mean() < 0.02 and (spread < 0.05).float().mean() > 0.95, (spread.mean(), spread.max())

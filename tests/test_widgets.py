@@ -128,7 +128,7 @@ def test_steering_defaults_are_declared_once(pipe, gallery):
     for fn in (EmotionEditPipeline.__call__, explore, explorer):
         assert not names & set(inspect.signature(fn).parameters), fn.__name__
     shown = ("num_particles", "num_inference_steps", "noise_strength", "guidance_scale", "resample_interval",
-             "potential", "resampling", "scorer")
+             "potential", "resampling", "scorer", "region", "gradient_scale")
     default, toy = EditConfig(), get_profile("toy").edit
     for config, c in ((default, explorer(pipe, gallery).controls), (toy, explorer(pipe, gallery, toy, seed=5).controls)):
         assert {k: c[k].value for k in shown} == {k: getattr(config, k) for k in shown}

@@ -119,6 +119,39 @@ def toy_tuning(path: str = "toy_tuning.json") -> str:
                       "true when the classifier is sure", "unguided keeps", "identity ratio", "s / edit"], rows))
 
 
+def toy_identity_probe() -> str:
+    d = _load("toy_identity_probe.json")
+
+    def cell(v, k, places=2):
+        m = v.get(k)
+        if not m:
+            return "–"
+        if "rate" in m:
+            return f"{m['rate']:.2f} ± {m['se']:.2f}"
+        return f"{num(m['mean'], places)} ± {num(m['se'], places)}"
+    rows = [[f"`{v['variant']}`" if "=" in v["variant"] else v["variant"], v["detector"], cell(v, "true_flip"),
+             cell(v, "psnr", 1), cell(v, "identity", 1), cell(v, "hair_shift", 1), cell(v, "skin_shift", 1),
+             cell(v, "inner_skin_shift", 1), cell(v, "same_person"), cell(v, "counterfactual"),
+             f"{v['seconds_per_edit']:.1f}"] for v in d["variants"]]
+    return (f"{d['counterfactuals']} edits of the tuning faces (seed {d['face_seed']}, {d['faces']} faces x 6 targets), "
+            f"{d['threads']} thread per process. {d['note']}\n\n"
+            + _table(["variant (over the preset of the time: `paper`, N = 16)", "region detector", "true flip",
+                      "PSNR to the true cf (dB)", "L1 outside", "hair shift", "skin shift", "inner-skin shift",
+                      "same person", "counterfactual", "s / edit"], rows))
+
+
+def toy_same_person() -> str:
+    d = _load("toy_same_person.json")
+    b = d["bounds"]
+    acc, rej = d["reconstructions_accepted"], d["unguided_rejected"]
+    return (f"Bounds ({d['margin']} x the largest value of {d['edits']} VAE reconstructions of tuning faces, seed "
+            f"{d['face_seed']}): L1 outside the expression region ≤ {b['outside_l1']}, hair shift ≤ {b['hair_shift']}, "
+            f"skin shift ≤ {b['skin_shift']}, inner-skin shift ≤ {b['inner_skin_shift']} (0–255). It accepts "
+            f"{rate(acc['rate'], acc['n'])} of the reconstructions (bar ≥ 0.97) and rejects "
+            f"{rate(rej['rate'], rej['n'])} of unguided img2img at strength {d['unguided_strength']} (bar ≥ 0.90); the "
+            f"library's bounds are these: {'yes' if d['library_bounds_are_these'] else '**no**'}.")
+
+
 def toy_quality() -> str:
     q = _load("toy_quality.json")
     s = q["steering"]
@@ -131,13 +164,38 @@ def toy_quality() -> str:
     heldout = 7 * max(100, q["faces"])
     samples = q.get("unet_samples", {})
     ident = s["identity"]
+    vae = q["vae_reconstruction_identity"]
+    ratio = s.get("fidelity_over_vae", {})
     rows = [
         ["**SMC true flip rate** (the edit shows the target, by the ground truth)", f"**{rate(s['smc_true_flip_rate'], n)}**",
-         "≥ 0.85", _met(s["smc_true_flip_rate"] >= 0.85)],
+         "≥ 0.90", _met(s["smc_true_flip_rate"] >= 0.90)],
         ["true flip rate per target: " + " / ".join(per), " / ".join(f"{v:.2f}" for v in per.values())
          + f" (n = {min(by_n[e] for e in per)}–{max(by_n[e] for e in per)} each, ± ≤ "
-         + f"{max(math.sqrt(v * (1 - v) / by_n[e]) for e, v in per.items()):.2f})", "each ≥ 0.70",
-         _met(min(per.values()) >= 0.70)],
+         + f"{max(math.sqrt(v * (1 - v) / by_n[e]) for e, v in per.items()):.2f})", "each ≥ 0.80",
+         _met(min(per.values()) >= 0.80)],
+    ]
+    if "smc_counterfactual_rate" in s:
+        cf = s["distance_to_true_counterfactual"]
+        rows += [
+            ["**counterfactual rate** (the target truly shown *and* the same person)",
+             f"**{rate(s['smc_counterfactual_rate'], n)}**", "≥ 0.85", _met(s["smc_counterfactual_rate"] >= 0.85)],
+            ["same person (the calibrated verdict, `emosmc.ground_truth.same_person`): SMC / unguided",
+             f"{rate(s['smc_same_person_rate'], n)} / {s['unguided_same_person_rate']:.2f}", "reported", ""],
+            ["**PSNR to the true counterfactual** `render(identity, target)`: SMC / unguided / a VAE reconstruction "
+             "of the source, to the source", f"**{cf['smc']['psnr']:.1f} ± {s['psnr_to_true_counterfactual_se']:.1f}** / "
+             f"{cf['unguided']['psnr']:.1f} / {q['vae_psnr_db']:.1f} dB", "≥ 24 dB", _met(cf["smc"]["psnr"] >= 24)],
+            ["L1 outside the expression region (0–255): SMC / the VAE's own (ratio)",
+             f"{ident['smc']['outside_l1']:.1f} / {vae['outside_l1']:.1f} ({ratio['outside_l1']:.2f})", "ratio ≤ 2",
+             _met(ratio["outside_l1"] <= 2)],
+            ["hair / skin colour shift (RGB, 0–255): SMC / the VAE's own (ratios)",
+             f"hair {ident['smc']['hair_shift']:.1f} / {vae['hair_shift']:.1f} ({ratio['hair_shift']:.2f}), skin "
+             f"{ident['smc']['skin_shift']:.1f} / {vae['skin_shift']:.1f} ({ratio['skin_shift']:.2f})", "each ≤ 2.5",
+             _met(max(ratio["hair_shift"], ratio["skin_shift"]) <= 2.5)],
+            ["skin inside the expression region that no expression draws on: SMC / the VAE's own (ratio)",
+             f"{ident['smc']['inner_skin_shift']:.1f} / {vae['inner_skin_shift']:.1f} ({ratio['inner_skin_shift']:.2f})",
+             "reported", ""],
+        ]
+    rows += [
         ["edits the truth rule calls *unclear*", f"{s['smc_true_expression_unclear']:.2f}", "reported", ""],
         ["truth rule agrees with the plain nearest-render rule", rate(s["truth_rule_agrees_with_nearest_render"], n),
          "reported", ""],
@@ -149,13 +207,9 @@ def toy_quality() -> str:
         ["unguided img2img: keeps the source's true expression / true flip rate",
          f"{rate(s['unguided_keeps_source_true_expression'], n)} / {s['unguided_true_flip_rate']:.2f}", "keeps ≥ 0.80",
          _met(s["unguided_keeps_source_true_expression"] >= 0.80)],
-        ["identity, L1 outside the expression region (0–255): SMC / unguided (ratio)",
+        ["L1 outside the expression region (0–255): SMC / unguided (ratio)",
          f"{ident['smc']['outside_l1']:.1f} / {ident['unguided']['outside_l1']:.1f} ({ident['smc_over_unguided_outside_l1']:.2f})",
-         "ratio ≤ 1.15", _met(ident["smc_over_unguided_outside_l1"] <= 1.15)],
-        ["hair / skin colour shift (RGB, 0–255): SMC / unguided / VAE alone",
-         f"hair {ident['smc']['hair_shift']:.1f} / {ident['unguided']['hair_shift']:.1f} / "
-         f"{q['vae_reconstruction_identity']['hair_shift']:.1f}, skin {ident['smc']['skin_shift']:.1f} / "
-         f"{ident['unguided']['skin_shift']:.1f} / {q['vae_reconstruction_identity']['skin_shift']:.1f}", "reported", ""],
+         "reported", ""],
         ["truth rule on clean renders / VAE reconstructions", f"{q['truth_rule_accuracy']['clean']:.3f} / "
          f"{q['truth_rule_accuracy']['reconstructions']:.3f} (n = {heldout})", "recon ≥ 0.97",
          _met(q["truth_rule_accuracy"]["reconstructions"] >= 0.97)],
@@ -175,6 +229,9 @@ def toy_quality() -> str:
         k = sum(t != f["source"] for f in d["faces"] for t in f["edits"])
         rows.append([f"`make demo`: true flip rate over its {k} counterfactuals (3 faces of `HELDOUT_SEED` x 6 targets)",
                      rate(d["true_flip_rate"], k), "≥ 0.85", _met(d["true_flip_rate"] >= 0.85)])
+        if "counterfactual_rate" in d:
+            rows.append([f"`make demo`: counterfactual rate over the same {k}", rate(d["counterfactual_rate"], k),
+                         "printed and drawn", ""])
     spc = s["seconds_per_counterfactual_smc"]
     if (RESULTS / "toy_timing_idle.json").exists():  # the bar is judged on an otherwise idle machine
         idle = _load("toy_timing_idle.json")
@@ -190,8 +247,11 @@ def toy_quality() -> str:
     cfg = q["settings"]
     head = (f"{n} edits of the benchmark's faces (seed {q['face_seed']}, {q['faces']} faces x 6 targets); settings: "
             f"N = {cfg['num_particles']}, {cfg['num_inference_steps']} steps, strength {cfg['noise_strength']}, "
-            f"`{cfg['potential']}` λ = {cfg['guidance_scale']} on {cfg['reward_on']}, scorer `{cfg['scorer']}`, "
-            f"final check {cfg['final_check']}.\n\n")
+            f"`{cfg['potential']}` λ = {cfg['guidance_scale']} on {cfg['reward_on']}"
+            + (f", guided proposals (gradient scale {cfg['gradient_scale']})" if cfg.get("gradient_scale") else "")
+            + f", scorer `{cfg['scorer']}`, final check {cfg['final_check']}"
+            + (f", region `{cfg['region']}` (low-pass {cfg['lowpass']}, paste-back {cfg['paste_back']})"
+               if cfg.get("region", "none") != "none" else "") + ".\n\n")
     return head + _table(["measure", "value", "bar", ""], rows)
 
 
@@ -343,7 +403,8 @@ TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_pro
           "toy_tuning_particles": lambda: toy_tuning("toy_tuning_particles.json"),
           "toy_tuning_long_refine": lambda: toy_tuning("toy_tuning_long_refine.json"), "toy_samples_steps": toy_samples_steps, "toy_unet_mean": toy_unet_mean, "toy_quality": toy_quality, "steering_cost": steering_cost,
           "train_step": train_step, "steering_quality_v1": steering_quality_v1, "frontier_v1": frontier_v1,
-          "frontier": frontier, "summary": summary}
+          "frontier": frontier, "summary": summary, "toy_identity_probe": toy_identity_probe,
+          "toy_same_person": toy_same_person}
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 
 

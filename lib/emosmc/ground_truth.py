@@ -231,8 +231,9 @@ def identity_kept(sources: torch.Tensor, edits: torch.Tensor, identities: Sequen
 # "Same person": every identity measure within these bounds (0-255 scale; NaN -- no hair, no inner skin -- passes).
 # Calibrated on the tuning faces (TUNING_SEED), between the VAE's own reconstructions (which must pass) and
 # unguided img2img at the toy preset's strength 0.7 (which redraws hair and skin, and must fail):
-# benchmarks/toy_identity_probe.py --controls --records, kept in benchmarks/results/toy_same_person.json.
-SAME_PERSON = {"outside_l1": 8.0, "hair_shift": 20.0, "skin_shift": 12.0, "inner_skin_shift": 12.0}
+# each bound is 1.1 x the largest value of 180 reconstructions (benchmarks/toy_same_person.py, kept in
+# benchmarks/results/toy_same_person.json: it accepts all of them and rejects all 180 unguided edits).
+SAME_PERSON = {"outside_l1": 13.3, "hair_shift": 26.7, "skin_shift": 12.3, "inner_skin_shift": 9.2}
 
 
 def same_person(measures: Dict[str, torch.Tensor], bounds: Dict[str, float] = None) -> torch.Tensor:

@@ -114,13 +114,22 @@ class PixelEmotionReward:
         self.num_decodes += latents.shape[0]
         return decode_latents(self.vae, latents, self.chunk_size)
 
-    @torch.no_grad()
     def __call__(self, x: torch.Tensor, t=None) -> torch.Tensor:
+        """Differentiable in ``x`` when ``x`` requires grad (guided proposals: the gradient goes back through the
+        classifier and the VAE decoder); no graph otherwise."""
         B, N = x.shape[:2]
         if len(self.targets) != B:
             raise ValueError(f"{len(self.targets)} target(s) for a batch of {B} source(s)")
-        imgs = self.images(x.reshape(B * N, *x.shape[2:]))
-        lp = torch.cat([self.classifier.log_probs(c) for c in imgs.split(self.chunk_size)])
+        flat = x.reshape(B * N, *x.shape[2:])
+        with torch.set_grad_enabled(x.requires_grad and torch.is_grad_enabled()):
+            if x.requires_grad:
+                self.num_decodes += len(flat)
+                sf, p = self.vae.config.scaling_factor, next(self.vae.parameters())
+                imgs = torch.cat([self.vae.decode((c / sf).to(p.dtype)).sample.clamp(-1, 1)
+                                  for c in flat.split(self.chunk_size)])
+            else:
+                imgs = self.images(flat)
+            lp = torch.cat([self.classifier.log_probs(c) for c in imgs.split(self.chunk_size)])
         lp = lp.view(B, N, -1)
         idx = self.targets.to(lp.device).view(B, 1, 1).expand(B, N, 1)
         return lp.gather(2, idx).squeeze(2)

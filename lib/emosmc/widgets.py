@@ -57,7 +57,10 @@ def explore(pipe, source: torch.Tensor, target: str, config: Optional[EditConfig
     (:func:`emosmc.ground_truth.same_person`)."""
     emotion_index(target)  # the settings themselves are checked by EditConfig, once
     t0 = time.time()
-    out = pipe(source, target, config, generator=torch.Generator().manual_seed(seed), progress=False, **settings)
+    from .profiles import row_generators
+
+    # the generator of row 0 of a batch seeded alike (row_generators): the same edit as in any batch
+    out = pipe(source, target, config, generator=row_generators(seed, 1), progress=False, **settings)
     parts = pipe.decode(out.latents[0])
     probs = pipe.classify(parts)[:, int(out.target_index[0])].cpu()
     r = ExplorerResult(out, parts.cpu(), probs, time.time() - t0)
@@ -99,6 +102,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], config: Optional[EditConfig
     strength = W.FloatSlider(c.noise_strength, min=0.05, max=1.0, step=0.05, description="noise strength", style=style)
     gamma = W.FloatSlider(c.guidance_scale, min=0.0, max=40.0, step=0.5, description="gamma", style=style)
     R = W.IntSlider(c.resample_interval, 1, 20, description="resample every R", style=style)
+    nudge = W.FloatSlider(c.gradient_scale, min=0.0, max=40.0, step=1.0, description="gradient nudge", style=style)
     from .resampling import RESAMPLING_SCHEMES
     from .potentials import POTENTIALS  # the registries: a potential or scheme added there appears here
 
@@ -134,7 +138,8 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], config: Optional[EditConfig
             run_config = config.replace(num_particles=N.value, num_inference_steps=steps.value,
                                         noise_strength=strength.value, guidance_scale=gamma.value,
                                         resample_interval=R.value, potential=potential.value,
-                                        resampling=scheme.value, scorer=scorer.value, region=region.value, **keep)
+                                        resampling=scheme.value, scorer=scorer.value, region=region.value,
+                                        gradient_scale=nudge.value, **keep)
             r = explore(pipe, x, target.value, run_config, seed=seed_box.value, identity=identity)
         except Exception as err:  # shown to the user: widget callbacks would swallow it
             status.value = f"<b style='color:#b00'>{type(err).__name__}: {err}</b>"
@@ -152,9 +157,10 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], config: Optional[EditConfig
 
     run.on_click(on_run)
     ui = W.VBox([W.HBox([W.VBox([face, upload, target, N, steps, strength]),
-                         W.VBox([gamma, R, potential, scheme, scorer, region, seed_box, run])]), status, out])
+                         W.VBox([gamma, nudge, R, potential, scheme, scorer, region, seed_box, run])]), status, out])
     ui.run, ui.status, ui.last = on_run, status, last  # type: ignore[attr-defined]
     ui.controls = dict(face=face, upload=upload, target=target, num_particles=N, num_inference_steps=steps,
                        noise_strength=strength, guidance_scale=gamma, resample_interval=R, potential=potential,
-                       resampling=scheme, scorer=scorer, region=region, seed=seed_box)  # type: ignore[attr-defined]
+                       resampling=scheme, scorer=scorer, region=region, gradient_scale=nudge,
+                       seed=seed_box)  # type: ignore[attr-defined]
     return ui
