@@ -136,3 +136,22 @@ def test_the_identity_term_lowers_the_reward_of_particles_far_from_the_source():
     pen = IdentityPenalty(lambda z, t: torch.zeros(z.shape[:2]), src, beta=10.0)
     r = pen(x)
     assert torch.allclose(r[:, 0], torch.zeros(2)) and torch.allclose(r[:, 1], torch.full((2,), -2.5))
+
+
+def test_min_change_puts_back_the_pixels_an_edit_barely_changed(pipe):
+    """With min_change = a the pasted-back edit equals the source wherever the decoded edit changed a pixel by less
+    than a, and is the decoded edit itself wherever the change is 3a or more inside the region."""
+    from emosmc.edit_config import EditConfig
+
+    x = _faces(1)
+    kw = dict(num_particles=2, num_inference_steps=16, noise_strength=0.7, reward_on="x0", scorer="latent",
+              guidance_scale=20.0, region="expression", paste_back=True, final_check=0, progress=False)
+    plain = pipe(x, "happy", generator=torch.Generator().manual_seed(0), **kw)
+    kept = pipe(x, "happy", min_change=0.1, generator=torch.Generator().manual_seed(0), **kw)
+    decoded = pipe.decode(plain.smc.best)  # the same particles: min_change acts after decoding only
+    change = (decoded - x).abs().amax(1, keepdim=True).expand_as(x)
+    small, big = change < 0.1, (change >= 0.3) & (plain.regions == 1).expand_as(x)
+    assert small.float().mean() > 0.05 and big.float().mean() > 0.005
+    assert torch.equal(kept.images[small], x[small]) and torch.allclose(kept.images[big], decoded[big])
+    with pytest.raises(ValueError, match="min_change.*paste_back"):
+        EditConfig(min_change=0.1, region="expression")

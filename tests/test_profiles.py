@@ -62,15 +62,17 @@ def test_profiles():
 
 def test_a_profile_owns_its_preset():
     """The presets are EditConfigs; each names only what differs from the defaults (declared once, in SMCConfig
-    and EditConfig): the report's settings for celebahq, the tuned toy settings with the latent scorer."""
+    and EditConfig): the report's settings for celebahq, the tuned toy settings with the latent scorer, guided
+    proposals and the detected region."""
     from emosmc.edit_config import EditConfig
 
     toy, real = get_profile("toy").edit, get_profile("celebahq", root="/nonexistent").edit
     assert real == EditConfig() and real.scorer == "pixel" and real.final_check == 4
     default = EditConfig().to_dict()
     changed = {k: v for k, v in toy.to_dict().items() if default[k] != v}
-    assert changed == dict(num_particles=16, num_inference_steps=120, noise_strength=0.7, guidance_scale=20.0,
-                           reward_on="x0", resampling="systematic", scorer="latent")
+    assert changed == dict(num_particles=4, num_inference_steps=120, noise_strength=0.7, guidance_scale=20.0,
+                           potential="difference", reward_on="x0", resampling="systematic", gradient_scale=20.0,
+                           lowpass=4, scorer="latent", region="expression", paste_back=True, min_change=0.1)
     assert toy.final_check == 4
     assert get_profile("toy").edit is not get_profile("toy").edit  # a fresh preset per profile: change it freely
 

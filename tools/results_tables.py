@@ -321,6 +321,7 @@ def _frontier(path: str, at: int = 16) -> str:
     ``at``."""
     d = _load(path)
     table = d["methods"]
+    at = d.get("budget", at)
     bs = sorted({int(b) for runs in table.values() for b in runs})
     n = {s["n"] for runs in table.values() for s in runs.values()}
     def flip(s):  # with its standard error where the JSON has one (the current frontier.py writes it)
@@ -332,15 +333,30 @@ def _frontier(path: str, at: int = 16) -> str:
            "True flip rate by budget:\n\n" + _table(["method"] + [f"N = {b}" for b in bs], rows))
     rows = []
     for m, runs in table.items():
-        s = runs.get(str(at)) or (runs.get("1") if m == "unguided" else None)
+        s = runs.get(str(at)) or (runs.get("1") if m.split("+")[0] == "unguided" else None)
         if s:
             rows.append([f"`{m}`", flip(s), f"{s['judge_flip']:.2f}", f"{s['classifier_p']:.2f}",
                          f"{s['unclear']:.2f}", f"{s['l1_expression']:.1f}", f"{s['outside_l1']:.1f}", f"{s['realism']:.2f}",
                          f"{s['kid']:.3f}", f"{s['unet_evals']:.0f}", f"{s['decodes']:.0f}", f"{s['reward_grads']:.0f}",
                          f"{s['seconds']:.1f}"])
-    return out + "\n\n" + _table([f"method (N = {at}; unguided: 1 sample)", "true flip", "judge flip", "classifier p",
-                                    "unclear", "L1 to the true counterfactual (expr.)", "L1 outside the expression",
-                                    "realism", "KID", "UNet evals", "decodes", "scorer backward passes", "s / edit"], rows)
+    out += "\n\n" + _table([f"method (N = {at}; unguided: 1 sample)", "true flip", "judge flip", "classifier p",
+                             "unclear", "L1 to the true counterfactual (expr.)", "L1 outside the expression",
+                             "realism", "KID", "UNet evals", "decodes", "scorer backward passes", "s / edit"], rows)
+    front = d.get("pareto_front") or []
+    rows = []
+    for m, runs in table.items():
+        s = runs.get(str(at)) or (runs.get("1") if m.split("+")[0] == "unguided" else None)
+        if s and s.get("psnr") is not None:
+            rows.append([f"`{m}`", flip(s), f"{s['psnr']:.1f} ± {s['psnr_se']:.1f}",
+                         f"{s['same_person']:.2f} ± {s['same_person_se']:.2f}",
+                         f"{s['counterfactual']:.2f} ± {s['counterfactual_se']:.2f}", f"{s['outside_l1']:.1f}",
+                         f"{s['inner_skin_shift']:.1f}", "**yes**" if m in front else ""])
+    if rows:
+        out += ("\n\nFlip against fidelity (`+region`: the detected region, its colours kept, the source pasted back; "
+                "`+identity`: the identity term in the reward):\n\n"
+                + _table([f"method (N = {at}; unguided: 1 sample)", "true flip", "PSNR to the true counterfactual (dB)",
+                          "same person", "counterfactual", "L1 outside", "inner-skin shift", "Pareto front"], rows))
+    return out
 
 
 def frontier_v1() -> str:
@@ -359,41 +375,49 @@ def summary() -> str:
     c = _load("steering_cost_cpu.json")
     big, pr = c["runs"][-1], c["projected_report_settings"]
     t = _load("train_step_real_cpu.json")
-    fr = _load("frontier_toy.json")["methods"]
-    smc16 = {m: r["16"]["true_flip"] for m, r in fr.items() if m.startswith("smc-") and "16" in r}
-    best = max(smc16, key=smc16.get)
+    f = _load("frontier_toy.json")
+    fr, at = f["methods"], str(f.get("budget", 16))
 
-    def fl(m, b):  # a rate with its standard error, from the frontier's JSON
-        return rate(fr[m][b]["true_flip"], fr[m][b]["n"])
-    idle = ""
-    if (RESULTS / "toy_timing_idle.json").exists():
-        v = _load("toy_timing_idle.json")["steering"]["seconds_per_counterfactual_smc"]
-        idle = f" ({num(v, 1)} s on an idle machine: {'over' if v > 5 else 'within'} the 5 s bar)"
+    def fl(m, b=at):  # a rate with its standard error, from the frontier's JSON
+        r = fr[m].get(b) or fr[m].get("1")
+        return rate(r["true_flip"], r["n"])
+
+    def point(m):
+        r = fr[m].get(at) or fr[m].get("1")
+        return f"{rate(r['true_flip'], r['n'])} at {num(r['psnr'], 1)} dB" if r.get("psnr") is not None else fl(m)
     demo = ""
     if (RESULTS / "demo_toy.json").exists():
         d = _load("demo_toy.json")
-        k = sum(t != f["source"] for f in d["faces"] for t in f["edits"])
-        demo = (f" `make demo`'s last run: {round(d['true_flip_rate'] * k)} of its {k} edits truly flipped, "
-                f"{num(d['seconds'], 0)} s in all.")
+        k = sum(t != f_["source"] for f_ in d["faces"] for t in f_["edits"])
+        demo = (f" `make demo`'s last run: {round(d['true_flip_rate'] * k)} of its {k} edits truly flipped"
+                + (f", {round(d['counterfactual_rate'] * k)} kept the person too" if "counterfactual_rate" in d else "")
+                + f", {num(d['seconds'], 0)} s in all.")
+    cf = s.get("distance_to_true_counterfactual", {}).get("smc", {})
+    keeps = (f" The edits keep the person: PSNR to the exact counterfactual {num(cf['psnr'], 1)} dB (a VAE "
+             f"reconstruction of the source reaches {num(q['vae_psnr_db'], 1)}), and {rate(s['smc_counterfactual_rate'], n)} "
+             "are counterfactuals (the target truly shown *and* the same person, by a verdict calibrated on tuning "
+             "faces)." if "smc_counterfactual_rate" in s else "")
+    front = f.get("pareto_front")
     return "\n".join([
-        f"* **Toy world, by its ground truth** ({n} edits of the benchmark's faces, on which nothing was tuned): SMC "
-        "truly shows the target on "
+        f"* **Toy world, by its ground truth** ({n} edits of the benchmark's faces, on which nothing was tuned): the "
+        "edits truly show the target on "
         f"{rate(s['smc_true_flip_rate'], n)} of edits, while unguided img2img at the same strength keeps the source's "
         f"expression on {rate(s['unguided_keeps_source_true_expression'], n)}; the independent judge agrees with the truth "
-        f"on {rate(s['judge_agrees_with_truth_on_flip'], n)}; {num(s['seconds_per_counterfactual_smc'], 1)} s per edit on one "
-        f"thread beside other jobs{idle}.{demo} [docs/toy_world.md](docs/toy_world.md#quality)",
+        f"on {rate(s['judge_agrees_with_truth_on_flip'], n)}.{keeps} {num(s['seconds_per_counterfactual_smc'], 1)} s per "
+        f"edit on one thread beside another job.{demo} [docs/toy_world.md](docs/toy_world.md#quality)",
         f"* **Cost at the real model sizes** (CPU, random weights): the fast path (latent scorer, {c['final_check']} final "
         f"decodes) is {num(big['speedup_fast_vs_algorithm1'], 1)}x faster than Algorithm 1 at N x K = "
         f"{big['settings']['num_particles']} x {big['steps_K']} and {num(big['fast_over_unet_floor'], 2)}x the UNet-only "
         f"floor; projected {num(pr['speedup_fast_vs_algorithm1'], 0)}x and {num(pr['fast_over_unet_floor'], 2)}x at the "
         f"report's settings. A UNet training step on cached latents is {num(t['speedup_cached_vs_encoding'], 1)}x faster "
         "than encoding every batch. [docs/results.md](docs/results.md)",
-        f"* **Methods at equal UNet evaluations** ({fr[best]['16']['n']} held-out counterfactuals per point, by the "
-        f"ground truth): at N = 16 the best SMC variant without gradients (`{best}`) truly flips {fl(best, '16')}, best-of-N "
-        f"{fl('best-of-n', '16')} and unguided img2img {fl('unguided', '1')}; gradient guidance flips "
-        f"{fl('gradient-guidance', '16')}, and a single gradient-guided sample (N = 1) already "
-        f"{fl('gradient-guidance', '1')}; guided-proposal SMC, which uses the same gradient and keeps SMC's weights, "
-        f"{fl('guided-smc', '16')}. [docs/results.md](docs/results.md#is-smc-worth-its-compute-methods-at-equal-unet-evaluations)",
+        f"* **Methods at equal UNet evaluations** (N = {at}, {fr['smc-paper-latent'][at]['n']} held-out counterfactuals "
+        "per point, true flip at PSNR to the true counterfactual): "
+        f"SMC `paper` {point('smc-paper-latent')}, with the detected region {point('smc-paper-latent+region')}; "
+        f"best-of-N {point('best-of-n')}; unguided img2img {point('unguided')}; gradient guidance "
+        f"{point('gradient-guidance+region')} and guided-proposal SMC {point('guided-smc+region')} with the region."
+        + (f" On the Pareto front of flip against fidelity: {', '.join(f'`{m}`' for m in front)}." if front else "")
+        + " [docs/results.md](docs/results.md#is-smc-worth-its-compute-methods-at-equal-unet-evaluations)",
     ])
 
 

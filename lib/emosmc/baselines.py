@@ -55,10 +55,12 @@ METHODS: Dict[str, dict] = {
 
 # what keeps the person, added to a method by name: "smc-paper-latent+region", "guided-smc+region+identity"
 ADDONS: Dict[str, dict] = {
-    "region": dict(region="expression", lowpass=4, paste_back=True),  # the detected region, the colours kept
+    # the detected region, its colours kept, the source pasted back around it and where the edit barely changed it
+    "region": dict(region="expression", lowpass=4, paste_back=True, min_change=0.1),
     "identity": dict(identity_weight=20.0),  # the reward minus beta x the colour distance to the source
 }
-_KEEPS = dict(region="none", lowpass=0, paste_back=False, identity_weight=0.0)  # a bare method keeps nothing
+# a bare method keeps nothing of the person and nudges no move, whatever the preset does; its own settings follow
+_KEEPS = dict(region="none", lowpass=0, paste_back=False, min_change=0.0, identity_weight=0.0, gradient_scale=0.0)
 
 
 def method_settings(name: str, base: EditConfig, budget: int) -> EditConfig:
@@ -126,7 +128,7 @@ class Frontier:
     def rate(self, method: str, budget: int) -> Optional[Tuple[float, float, int]]:
         """(true flip rate, its standard error sqrt(p (1 - p) / n), n) of ``method`` at ``budget`` (``unguided``:
         its one sample whatever the budget), or ``None`` where it was not measured."""
-        s = self.methods.get(method, {}).get("1" if method == "unguided" else str(budget))
+        s = self.methods.get(method, {}).get("1" if method.split("+")[0] == "unguided" else str(budget))
         if not s or s.get("true_flip") is None:
             return None
         return s["true_flip"], standard_error(s["true_flip"], s["n"]), s["n"]

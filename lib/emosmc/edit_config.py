@@ -28,7 +28,7 @@ SCORERS = ("pixel", "latent")
 # region detector finds on the source image (emosmc.regions); the rest stays the source's
 REGIONS = ("none", "expression")
 # the pipeline's own settings, after SMCConfig's
-_OWN = ("scorer", "final_check", "region", "paste_back", "identity_weight")
+_OWN = ("scorer", "final_check", "region", "paste_back", "min_change", "identity_weight")
 # SMCConfig's fields that an edit does not set: the pipeline's rewards are log-probabilities already
 _ENGINE_ONLY = ("reward_transform",)
 
@@ -41,7 +41,10 @@ class EditConfig:
     likes best per source; the pixel classifier picks among them (0: decode only its best).
     ``region="expression"``: the profile's region detector finds the brows, eyes and mouth on each source and
     the sampler keeps the source outside them (:mod:`emosmc.regions`; ``smc.lowpass`` keeps its colours inside
-    too); ``paste_back`` then puts the source's own pixels back outside the feathered region after decoding.
+    too); ``paste_back`` then puts the source's own pixels back outside the feathered region after decoding, and
+    ``min_change`` (``a``) inside it too where the edit changed a pixel's largest channel by less than ``a`` on the
+    ``[-1, 1]`` scale, blending up to the edit's own pixel at ``3a`` (as ACE keeps what its difference mask leaves
+    out): the skin the expression did not redraw stays the source's.
     ``identity_weight`` (beta) subtracts beta times the mean squared difference between the 4x4 block means of
     each particle's clean prediction and of the source latent from the reward: SMC weighs identity too."""
 
@@ -50,6 +53,7 @@ class EditConfig:
     final_check: int = 4
     region: str = "none"  # "expression": steer only inside the detected expression region (REGIONS)
     paste_back: bool = False  # with a region: the source's own pixels outside the region's feathered mask
+    min_change: float = 0.0  # with paste_back: inside the region too, pixels the edit changed by less than this
     identity_weight: float = 0.0  # beta: reward log p(target) - beta * (colour distance of x0 to the source)
 
     def __post_init__(self):
@@ -65,6 +69,10 @@ class EditConfig:
             raise ValueError("paste_back needs a region (region='expression'): it keeps the source outside it")
         if self.smc.lowpass and self.region == "none":
             raise ValueError("lowpass keeps the source's colours inside a region: set region='expression'")
+        if not 0.0 <= self.min_change < 1.0:
+            raise ValueError(f"min_change must be in [0, 1) (a change on the [-1, 1] scale; 0: off), got {self.min_change}")
+        if self.min_change and not self.paste_back:
+            raise ValueError("min_change keeps the source's pixels the edit barely changed: it needs paste_back=True")
         if not (self.identity_weight >= 0 and self.identity_weight < float("inf")):
             raise ValueError(f"identity_weight must be finite and >= 0, got {self.identity_weight}")
         if self.smc.reward_transform is not None:

@@ -169,7 +169,8 @@ class EmotionEditPipeline:
         picks among them. On CUDA the UNet runs under fp16 autocast.
 
         ``region="expression"``: the region detector's mask of each source keeps the source outside the
-        brows, eyes and mouth (``out.regions``); ``paste_back`` puts its pixels back there after decoding.
+        brows, eyes and mouth (``out.regions``); ``paste_back`` puts its pixels back there after decoding (and,
+        with ``min_change``, where the edit barely changed them).
 
         ``generator``: one for the whole batch, or a list of one per edit (after broadcasting sources and
         targets): then each edit's result is the same bit for bit alone or in any batch (the UNet, the final
@@ -203,7 +204,7 @@ class EmotionEditPipeline:
         sampler = SMCSampler(self.scheduler, model, reward, cfg.smc, init_latents=src, generator=generator,
                              region=latent_region)
         res = sampler.run(progress=progress)
-        paste = (x, regions) if cfg.paste_back else None
+        paste = (x, regions, cfg.min_change) if cfg.paste_back else None
         if cfg.scorer == "latent" and cfg.final_check > 0:
             best = self._final_check(res, tidx, cfg.final_check, paste, per_row)
             nfe["decode"] = len(targets) * min(cfg.final_check, cfg.num_particles)
@@ -225,12 +226,17 @@ class EmotionEditPipeline:
 
     @staticmethod
     def _paste(images: torch.Tensor, paste) -> torch.Tensor:
-        """With ``paste = (sources, regions)``: the sources' own pixels outside the soft regions."""
+        """With ``paste = (sources, regions, min_change)``: the sources' own pixels outside the soft regions and,
+        with ``min_change = a > 0``, inside them too where the edit changed a pixel (its largest channel) by less
+        than ``a``, blending linearly to the edit's pixel at a change of ``3a``."""
         if paste is None:
             return images
-        src, m = paste
-        m = m.to(images.device)
-        return m * images + (1 - m) * src.to(images.device)
+        src, m, a = paste
+        src, m = src.to(images.device), m.to(images.device)
+        if a:
+            change = (images - src).abs().amax(1, keepdim=True)
+            m = m * ((change - a) / (2 * a)).clamp(0, 1)
+        return m * images + (1 - m) * src
 
     def _reward(self, cfg: EditConfig, tidx: torch.Tensor, chunk_size: int, src: torch.Tensor,
                 row: Optional[int] = None):
@@ -267,8 +273,8 @@ class EmotionEditPipeline:
         rows = torch.arange(B, device=top.device)
         imgs = self.decode(res.particles[rows[:, None], top].flatten(0, 1), k if per_row else None)
         if paste is not None:
-            src, m = paste
-            imgs = self._paste(imgs, (src.repeat_interleave(k, 0), m.repeat_interleave(k, 0)))
+            src, m, a = paste
+            imgs = self._paste(imgs, (src.repeat_interleave(k, 0), m.repeat_interleave(k, 0), a))
         idx = tidx.to(imgs.device).repeat_interleave(k)
         probs = torch.cat([self.classify(c) for c in imgs.split(k if per_row else len(imgs))])
         p = probs[torch.arange(B * k, device=imgs.device), idx].view(B, k)

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 
-__all__ = ["RegionDetector", "MTCNNRegionDetector", "landmark_region", "feather", "to_latent_mask",
+__all__ = ["RegionDetector", "MTCNNRegionDetector", "landmark_region", "feather", "to_latent_mask", "blend", "check_region",
            "train_region_detector", "covers"]
 
 
@@ -48,6 +48,32 @@ def feather(mask: torch.Tensor, grow: float, soften: float) -> torch.Tensor:
         m = F.conv2d(F.pad(m, (k, k, 0, 0), mode="replicate"), g.view(1, 1, 1, -1))
         m = F.conv2d(F.pad(m, (0, 0, k, k), mode="replicate"), g.view(1, 1, -1, 1))
     return torch.maximum(m, mask.float()).clamp(0, 1)
+
+
+def blend(x: torch.Tensor, known: torch.Tensor, region: torch.Tensor, lowpass: int = 0) -> torch.Tensor:
+    """``region * x + (1 - region) * known`` (blended diffusion: outside the soft region, what is known); with
+    ``lowpass = k`` also, inside it, ``x``'s ``k x k`` block means replaced by ``known``'s (ILVR: the details may
+    change, the colours may not). :class:`emosmc.smc.SMCSampler` calls it after every move."""
+    x = region * x + (1 - region) * known
+    if lowpass:
+        def low(v):
+            return F.interpolate(F.avg_pool2d(v, lowpass, ceil_mode=True), size=v.shape[-2:], mode="nearest")
+        x = x + region * (low(known) - low(x))
+    return x
+
+
+def check_region(region, source, B: int, shape, N: int, like: torch.Tensor) -> torch.Tensor:
+    """The sampler's ``region``, checked (img2img, ``(B, 1 or C, *spatial)``, values in [0, 1]) and repeated for
+    the ``N`` particles of each row."""
+    if source is None:
+        raise ValueError("region needs init_latents (img2img): it keeps the source outside the region")
+    region = torch.as_tensor(region, device=like.device, dtype=like.dtype)
+    if region.dim() != len(shape) + 1 or region.shape[0] != B or region.shape[2:] != tuple(shape[1:]):
+        raise ValueError(f"region must be (B, 1 or C, *spatial) = ({B}, 1, {', '.join(map(str, shape[1:]))}), got "
+                         f"{tuple(region.shape)}")
+    if torch.isnan(region).any() or region.min() < 0 or region.max() > 1:
+        raise ValueError("region must hold values in [0, 1] (1: the edit may change that pixel)")
+    return region.repeat_interleave(N, dim=0)
 
 
 def to_latent_mask(mask: torch.Tensor, size: int) -> torch.Tensor:

@@ -25,16 +25,10 @@ Guided proposals (``gradient_scale > 0``, :mod:`emosmc.guided_proposal`): each m
 reward's gradient at the clean-sample prediction, and (with ``proposal_correction``, the default) the weights
 correct for the nudge, so the population still targets ``p_model exp(lambda r)``.
 
-Keeping the source outside a region (``region=``, img2img only; :mod:`emosmc.regions`): after every move,
-each particle is ``m * x + (1 - m) * q``, with ``q`` the source noised to the new timestep with the particle's
-own starting noise (the clean source after the last move) and ``m`` the region's soft mask (1: may change), as
-in blended latent diffusion (Avrahami et al., 2023). With ``lowpass = k`` the particle's ``k x k`` block means
-inside the region are replaced by ``q``'s, as in ILVR (Choi et al., 2021): the expression may change, the skin's
-colours may not. Both act on every particle alike, after the move and before the next weighting.
-
-Random numbers: ``generator`` is one ``torch.Generator`` for the whole batch, or a list of one per source row
-(as diffusers accepts): then every draw of row ``b`` -- its starting noise, its moves, its resampling -- comes
-from its own generator, so a row's result does not depend on which other rows share its batch.
+Keeping the source outside a region (``region=``, img2img only): after every move each particle is blended with
+the source noised to the new timestep, outside the region's soft mask and, with ``lowpass``, in its block means
+inside it (:func:`emosmc.regions.blend`: blended latent diffusion, ILVR). ``generator``: one for the batch, or a
+list of one per row (as diffusers accepts), so that a row's result does not depend on the rest of its batch.
 
 Degenerate weights: a NaN reward raises :class:`ValueError`; a row in which every particle has zero weight
 (e.g. all classifier probabilities are exactly 0 with ``reward_transform="log"``) falls back to uniform
@@ -43,78 +37,26 @@ weights with a :class:`RuntimeWarning`.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable, Iterator, List, Optional, Sequence
 
 import torch
-import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
 from .diffusion import img2img_timesteps, predict_x0  # noqa: F401  (part of the engine's API)
 from .guided_proposal import check_guidable, guided_step, reward_and_grad
 from .potentials import POTENTIALS, LineageRewards, Potential, finite as _finite  # noqa: F401
+from .regions import blend, check_region
 from .resampling import RESAMPLING_SCHEMES, LogWeights, gather_rows as _gather, resample
+from .smc_config import REWARD_ON, SMCConfig  # noqa: F401  (part of the engine's API)
 from .smc_result import SMCResult, SMCState, StepTrace
 
 __all__ = ["SMCConfig", "SMCSampler", "SMCState", "SMCResult", "StepTrace", "POTENTIALS", "Potential", "smc_sample"]
-
-REWARD_ON = ("xt", "x0")
 
 
 # model(x: (M, *shape), t: scalar tensor) -> model output (M, *shape)
 ModelFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 # reward(x: (B, N, *shape), t: scalar tensor) -> (B, N)
 RewardFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class SMCConfig:
-    """Settings of one steering run. Defaults are the report's (N = 20, 250 steps, strength 0.23, gamma 5)."""
-
-    num_particles: int = 20
-    num_inference_steps: int = 250
-    noise_strength: float = 0.23
-    guidance_scale: float = 5.0
-    potential: str = "paper"
-    reward_on: str = "xt"
-    resample_interval: int = 1
-    ess_threshold: Optional[float] = None
-    resampling: str = "multinomial"
-    leash: float = 0.0
-    reward_transform: Optional[str] = None  # None: reward is already r; "log": reward returns probabilities
-    gradient_scale: float = 0.0  # > 0: each move nudges the x0 prediction up the reward's gradient (guided proposal)
-    proposal_correction: bool = True  # with gradient_scale > 0: weight each move by model/proposal density
-    lowpass: int = 0  # > 0 (with a region): inside it, keep the noised source's lowpass x lowpass block means
-
-    def __post_init__(self):
-        if self.potential not in POTENTIALS:
-            raise ValueError(f"unknown potential {self.potential!r}; choose one of {list(POTENTIALS)}")
-        if self.reward_on not in REWARD_ON:
-            raise ValueError(f"reward_on must be one of {list(REWARD_ON)}, got {self.reward_on!r}")
-        if self.resampling not in RESAMPLING_SCHEMES:
-            raise ValueError(
-                f"unknown resampling scheme {self.resampling!r}; choose one of {sorted(RESAMPLING_SCHEMES)}"
-            )
-        if self.num_particles < 1:
-            raise ValueError(f"num_particles must be >= 1, got {self.num_particles}")
-        if self.num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {self.num_inference_steps}")
-        if not 0.0 < self.noise_strength <= 1.0:
-            raise ValueError(f"noise_strength must be in (0, 1], got {self.noise_strength}")
-        if self.resample_interval < 1:
-            raise ValueError(f"resample_interval must be >= 1, got {self.resample_interval}")
-        if self.ess_threshold is not None and not 0.0 <= self.ess_threshold <= 1.0:
-            raise ValueError(f"ess_threshold must be in [0, 1] (0: never resample) or None, got {self.ess_threshold}")
-        if not 0.0 <= self.leash < 1.0:
-            raise ValueError(f"leash must be in [0, 1), got {self.leash}")
-        if self.reward_transform not in (None, "log"):
-            raise ValueError(f"reward_transform must be None or 'log', got {self.reward_transform!r}")
-        if not math.isfinite(self.guidance_scale):
-            raise ValueError(f"guidance_scale must be finite, got {self.guidance_scale}")
-        if not (math.isfinite(self.gradient_scale) and self.gradient_scale >= 0):
-            raise ValueError(f"gradient_scale must be finite and >= 0, got {self.gradient_scale}")
-        if int(self.lowpass) != self.lowpass or self.lowpass < 0:
-            raise ValueError(f"lowpass must be an integer >= 0 (0: off), got {self.lowpass}")
 
 
 class SMCSampler(Iterator[SMCState]):
@@ -194,18 +136,8 @@ class SMCSampler(Iterator[SMCState]):
         self.num_reward_grads = 0
         if config.gradient_scale > 0:
             check_guidable(scheduler)
-        self.region = None
-        if region is not None:
-            if self.source is None:
-                raise ValueError("region needs init_latents (img2img): it keeps the source outside the region")
-            region = torch.as_tensor(region, device=self.device, dtype=self.x.dtype)
-            if region.dim() != len(self.shape) + 1 or region.shape[0] != self.B or region.shape[2:] != self.shape[1:]:
-                raise ValueError(f"region must be (B, 1 or C, *spatial) = ({self.B}, 1, {', '.join(map(str, self.shape[1:]))})"
-                                 f", got {tuple(region.shape)}")
-            if region.min() < 0 or region.max() > 1 or torch.isnan(region).any():
-                raise ValueError("region must hold values in [0, 1] (1: the edit may change that pixel)")
-            self.region = region.repeat_interleave(N, dim=0)
-        elif config.lowpass:
+        self.region = None if region is None else check_region(region, self.source, self.B, self.shape, N, self.x)
+        if region is None and config.lowpass:
             raise ValueError("lowpass keeps the source's colours inside a region: give region= too")
 
     # -- helpers ---------------------------------------------------------------
@@ -344,20 +276,14 @@ class SMCSampler(Iterator[SMCState]):
     def _keep_source(self) -> None:
         """Outside the region, the source noised to the timestep just reached (with each particle's own
         starting noise; the clean source after the last move); inside it, with ``lowpass``, the same's block
-        means."""
+        means (:func:`emosmc.regions.blend`)."""
         k1 = self.k + 1
         if k1 < len(self.timesteps):
-            t = self.timesteps[k1:k1 + 1].repeat(self.source.shape[0])
-            known = self.scheduler.add_noise(self.source, self.init_noise, t)
+            known = self.scheduler.add_noise(self.source, self.init_noise,
+                                             self.timesteps[k1:k1 + 1].repeat(self.source.shape[0]))
         else:
             known = self.source
-        m = self.region
-        self.x = m * self.x + (1 - m) * known
-        k = self.config.lowpass
-        if k:
-            def low(v):
-                return F.interpolate(F.avg_pool2d(v, k, ceil_mode=True), size=v.shape[-2:], mode="nearest")
-            self.x = self.x + m * (low(known) - low(self.x))
+        self.x = blend(self.x, known, self.region, self.config.lowpass)
 
     def _final_weighting(self) -> torch.Tensor:
         """After the last move: weight the clean output by its reward (the corrected potentials' last factor)."""

@@ -134,7 +134,7 @@ def explorer(pipe, gallery: Dict[str, torch.Tensor], config: Optional[EditConfig
         status.value = "running..."
         try:
             x, name, notes, identity = source()
-            keep = {} if region.value != "none" else dict(paste_back=False, lowpass=0)  # both need a region
+            keep = {} if region.value != "none" else dict(paste_back=False, min_change=0.0, lowpass=0)  # these need a region
             run_config = config.replace(num_particles=N.value, num_inference_steps=steps.value,
                                         noise_strength=strength.value, guidance_scale=gamma.value,
                                         resample_interval=R.value, potential=potential.value,
