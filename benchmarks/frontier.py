@@ -149,7 +149,7 @@ def convert_old_csv(path: Path, base) -> None:
                         "target_prob": r["classifier_p"], "realism": r["realism"], "judge_prob": "",
                         "seconds": r["seconds"], "unet_evals": round(float(r["unet_evals"])),
                         "decodes": round(float(r["decodes"])), "true_flip": r["true_flip"], "identity": r["outside_l1"],
-                        **{k: r[k] for k in COLUMNS}})
+                        **{k: r.get(k, "") for k in COLUMNS}})
     os.replace(tmp, path)
     print(f"{path}: {len(old)} rows of the first version converted to run_ablation's columns", file=sys.stderr)
 
@@ -208,7 +208,8 @@ def verdicts(table, at=16):
     """The issue's bars, from the table."""
     def flip(m, b):
         return table.get(m, {}).get(str(b), {}).get("true_flip")
-    smc = {m: flip(m, at) for m in table if (m.startswith("smc-") or m == "guided-smc") and flip(m, at) is not None}
+    smc = {m: flip(m, at) for m in table if (m.startswith("smc-") or m == "guided-smc") and "+" not in m
+           and flip(m, at) is not None}
     out = {}
     if smc:
         best = max(smc, key=smc.get)

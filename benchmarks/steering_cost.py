@@ -216,11 +216,17 @@ def toy_quality(n_faces):
     rows = [(i, t) for i in range(n_faces) for t in range(7) if t != i % 7]
     xs, targets = x[[i for i, _ in rows]], [EMOTIONS[t] for _, t in rows]
     idents = [ids[i] for i, _ in rows]
-    out = {"counterfactuals": len(rows), "settings": prof.edit.to_dict()}
-    for name, scorer in (("algorithm1_pixel_x0", "pixel"), ("fast_latent_x0", "latent")):
+    from emosmc.baselines import method_settings
+    from emosmc.profiles import row_generators
+
+    # the report's SMC (the paper potential, no gradient nudge, the whole image) with each scorer, over the preset's
+    # steps, strength, lambda and particles
+    configs = {name: method_settings(m, prof.edit, prof.edit.num_particles)
+               for name, m in (("algorithm1_pixel_x0", "smc-paper-pixel"), ("fast_latent_x0", "smc-paper-latent"))}
+    out = {"counterfactuals": len(rows), "settings": configs["fast_latent_x0"].to_dict()}
+    for name, config in configs.items():
         t0 = time.perf_counter()
-        r = pipe(xs, targets, prof.edit.replace(scorer=scorer), generator=torch.Generator().manual_seed(0),
-                 progress=False)
+        r = pipe(xs, targets, config, generator=row_generators(0, [i * 7 + t for i, t in rows]), progress=False)
         secs = time.perf_counter() - t0
         s = summary(evaluate(xs, r.images, targets, prof, identities=idents, judge=judge, seconds=secs))
         out[name] = {"true_flip_rate": round(s["true_flip"]["rate"], 3), "true_flip_se": round(s["true_flip"]["se"], 3),

@@ -76,7 +76,9 @@ def test_toy_rows_carry_the_ground_truth_verdict(pipe, realism, faces, tmp_path)
     rows = run_ablation(pipe, faces, ["a", "b"], cs, "sad", tmp_path / "t.csv", realism=realism, identities=ids,
                         identity=get_profile("toy").identity_measure(), progress=False)
     # guidance 0 is plain img2img of a sad face at strength 0.5: the truth decides whether it stayed sad
-    out = pipe(faces, "sad", generator=torch.Generator().manual_seed(0), progress=False,
+    from emosmc.profiles import row_generators
+
+    out = pipe(faces, "sad", generator=row_generators(0, ["a", "b"]), progress=False,  # one per image id, as the runner
                **{k: v for k, v in cs[0].items() if k != "swept"})
     expected = true_expression(out.images, ids).is_(["sad", "sad"]).float().tolist()
     assert [r["true_flip"] for r in rows] == expected

@@ -155,3 +155,17 @@ def test_min_change_puts_back_the_pixels_an_edit_barely_changed(pipe):
     assert torch.equal(kept.images[small], x[small]) and torch.allclose(kept.images[big], decoded[big])
     with pytest.raises(ValueError, match="min_change.*paste_back"):
         EditConfig(min_change=0.1, region="expression")
+
+
+def test_turning_the_region_off_turns_off_what_needs_it():
+    from emosmc.edit_config import EditConfig
+    from emosmc.profiles import get_profile
+
+    toy = get_profile("toy").edit
+    off = toy.replace(region="none")
+    assert (off.region, off.paste_back, off.min_change, off.lowpass) == ("none", False, 0.0, 0)
+    assert toy.replace(paste_back=False).min_change == 0.0
+    with pytest.raises(ValueError, match="paste_back needs a region"):
+        toy.replace(region="none", paste_back=True)
+    with pytest.raises(ValueError, match="reward_on='x0'"):
+        EditConfig(identity_weight=5.0)

@@ -85,9 +85,14 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
                   identities=[faces.identities[n] for n in names for _ in range(T)] if faces.identities else None)
     with torch.no_grad():
         p_src = judge(src.to(pipe.device)).cpu()
-    rows = _demo_grid(out, src, src_labels, res, p_src, ev, judge_name)
     edits = [r for k, r in enumerate(ev.records()) if r["target"] != src_labels[k // T]]  # not the source's own
     rates = summary(edits)
+    title = None
+    if edits and "counterfactual" in rates:  # drawn above the grid: the counterfactual rate and its two parts
+        title = (f"{len(edits)} counterfactuals (every target but the source's own): counterfactual rate "
+                 f"{rates['counterfactual']['rate']:.2f} ± {rates['counterfactual']['se']:.2f} = the target truly shown "
+                 f"({rates['true_flip']['rate']:.2f}) and the same person ({rates['same_person']['rate']:.2f})")
+    rows = _demo_grid(out, src, src_labels, res, p_src, ev, judge_name, title)
     scores = {
         "profile": profile.name, "settings": profile.edit.to_dict(), "seed": seed, "seconds": round(seconds, 1),
         "seconds_per_counterfactual": round(seconds / (B * T), 2),
@@ -114,7 +119,7 @@ def demo(out: Path, n_faces: int = 3, seed: int = 0, image=None, profile_name: s
     return scores
 
 
-def _demo_grid(out: Path, src, src_labels, res, p_src, ev, judge_name) -> List[dict]:
+def _demo_grid(out: Path, src, src_labels, res, p_src, ev, judge_name, title: Optional[str] = None) -> List[dict]:
     """Draw ``demo_grid.png`` and return one row of scores per source face (``ev``: the edits' evaluation)."""
     from .viz import image_grid
 
@@ -141,6 +146,9 @@ def _demo_grid(out: Path, src, src_labels, res, p_src, ev, judge_name) -> List[d
                 row["edits"][e]["identity"] = float(ev.identity[k])
         rows.append(row)
     fig = image_grid(torch.cat(tiles), titles, ncols=T + 1, scale=1.5)
+    if title:
+        fig.suptitle(title, fontsize=9)
+        fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(out / "demo_grid.png", dpi=110)
     return rows
 

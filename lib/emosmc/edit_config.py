@@ -75,6 +75,8 @@ class EditConfig:
             raise ValueError("min_change keeps the source's pixels the edit barely changed: it needs paste_back=True")
         if not (self.identity_weight >= 0 and self.identity_weight < float("inf")):
             raise ValueError(f"identity_weight must be finite and >= 0, got {self.identity_weight}")
+        if self.identity_weight and self.smc.reward_on != "x0":
+            raise ValueError("identity_weight compares the clean prediction with the source: it needs reward_on='x0'")
         if self.smc.reward_transform is not None:
             raise ValueError("an edit's rewards are log-probabilities: reward_transform must stay None")
 
@@ -86,12 +88,19 @@ class EditConfig:
 
     def replace(self, **overrides) -> "EditConfig":
         """A new config with ``overrides`` (any of :meth:`names`) changed; each is validated, and an
-        unknown name is an error that lists the valid ones."""
+        unknown name is an error that lists the valid ones. ``region="none"`` also turns off ``paste_back``,
+        ``min_change`` and ``lowpass`` (which need a region) unless they are given too."""
         names = self.names()
         unknown = sorted(set(overrides) - set(names))
         if unknown:
             raise ValueError(f"unknown edit setting(s) {unknown}; the settings are {names}")
         own = {k: overrides.pop(k) for k in _OWN if k in overrides}
+        # switching the region (or the paste-back) off switches off what needs it, unless given too
+        if own.get("region") == "none":
+            own.setdefault("paste_back", False)
+            overrides.setdefault("lowpass", 0)
+        if own.get("paste_back") is False:
+            own.setdefault("min_change", 0.0)
         return _replace(self, smc=_replace(self.smc, **overrides) if overrides else self.smc, **own)
 
     def to_dict(self) -> dict:

@@ -224,15 +224,17 @@ class EmotionEditPipeline:
                              "emosmc.regions.MTCNNRegionDetector(), which needs facenet-pytorch) or use region='none'")
         return self.region_detector(images.to(self.device)).float().clamp(0, 1)
 
+    @classmethod
+    def _paste(cls, images: torch.Tensor, paste) -> torch.Tensor:
+        return images if paste is None else cls.paste(images, *paste)
+
     @staticmethod
-    def _paste(images: torch.Tensor, paste) -> torch.Tensor:
-        """With ``paste = (sources, regions, min_change)``: the sources' own pixels outside the soft regions and,
-        with ``min_change = a > 0``, inside them too where the edit changed a pixel (its largest channel) by less
-        than ``a``, blending linearly to the edit's pixel at a change of ``3a``."""
-        if paste is None:
-            return images
-        src, m, a = paste
-        src, m = src.to(images.device), m.to(images.device)
+    def paste(images: torch.Tensor, sources: torch.Tensor, regions: torch.Tensor, min_change: float = 0.0) -> torch.Tensor:
+        """Decoded edits ``(B, 3, H, W)`` with the sources' own pixels outside the soft ``regions`` (what
+        ``paste_back`` does) and, with ``min_change = a > 0``, inside them too where the edit changed a pixel (its
+        largest channel) by less than ``a``, blending linearly to the edit's pixel at a change of ``3a``."""
+        a = min_change
+        src, m = sources.to(images.device), regions.to(images.device)
         if a:
             change = (images - src).abs().amax(1, keepdim=True)
             m = m * ((change - a) / (2 * a)).clamp(0, 1)

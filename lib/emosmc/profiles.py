@@ -259,10 +259,12 @@ class ToyProfile(Profile):
 
     def same_person(self, measures: Dict[str, torch.Tensor]) -> Optional[torch.Tensor]:
         """By the ground truth's identity measures (:func:`emosmc.ground_truth.same_person`)."""
-        from .ground_truth import same_person
+        from .ground_truth import SAME_PERSON, same_person
 
         if "outside_l1" not in measures and "identity" in measures:
             measures = {**measures, "outside_l1": measures["identity"]}
+        if not set(SAME_PERSON) <= set(measures):  # the ground truth's measures were not taken
+            return None
         return same_person(measures)
 
 

@@ -68,7 +68,8 @@ def check_region(region, source, B: int, shape, N: int, like: torch.Tensor) -> t
     if source is None:
         raise ValueError("region needs init_latents (img2img): it keeps the source outside the region")
     region = torch.as_tensor(region, device=like.device, dtype=like.dtype)
-    if region.dim() != len(shape) + 1 or region.shape[0] != B or region.shape[2:] != tuple(shape[1:]):
+    if (region.dim() != len(shape) + 1 or region.shape[0] != B or region.shape[2:] != tuple(shape[1:])
+            or region.shape[1] not in (1, shape[0])):
         raise ValueError(f"region must be (B, 1 or C, *spatial) = ({B}, 1, {', '.join(map(str, shape[1:]))}), got "
                          f"{tuple(region.shape)}")
     if torch.isnan(region).any() or region.min() < 0 or region.max() > 1:

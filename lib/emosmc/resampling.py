@@ -121,7 +121,10 @@ def inverse_cdf(su: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
 
 
 def _rand(shape, generator, device) -> torch.Tensor:
-    return torch.rand(shape, generator=generator, device=device, dtype=torch.float64)
+    """Uniforms drawn on the generator's device (a CPU generator for CUDA weights, as diffusers' randn_tensor
+    allows), then moved to ``device``."""
+    where = generator.device if generator is not None else device
+    return torch.rand(shape, generator=generator, device=where, dtype=torch.float64).to(device)
 
 
 def _uniform_spacings(u: torch.Tensor) -> torch.Tensor:

@@ -237,8 +237,10 @@ class SMCSampler(Iterator[SMCState]):
             do &= lw.ess < cfg.ess_threshold * N
         if not do.any():
             return tensors, None, None
-        if self._row_generators:
-            A = torch.cat([resample(cfg.resampling, lw.W[b:b + 1], generator=g) for b, g in enumerate(self.generator)])
+        if self._row_generators:  # only the rows that resample draw: a row's stream does not depend on the others
+            keep = torch.arange(N, device=lw.W.device)[None]
+            A = torch.cat([resample(cfg.resampling, lw.W[b:b + 1], generator=g).to(keep.device) if do[b] else keep
+                           for b, g in enumerate(self.generator)])
         else:
             A = resample(cfg.resampling, lw.W, generator=self.generator)
         A = A.to(self.device)
