@@ -132,12 +132,12 @@ def toy_identity_probe() -> str:
     rows = [[f"`{v['variant']}`" if "=" in v["variant"] else v["variant"], v["detector"], cell(v, "true_flip"),
              cell(v, "psnr", 1), cell(v, "identity", 1), cell(v, "hair_shift", 1), cell(v, "skin_shift", 1),
              cell(v, "inner_skin_shift", 1), cell(v, "same_person"), cell(v, "counterfactual"),
-             f"{v['seconds_per_edit']:.1f}"] for v in d["variants"]]
+             v.get("bounds", "first"), f"{v['seconds_per_edit']:.1f}"] for v in d["variants"]]
     return (f"{d['counterfactuals']} edits of the tuning faces (seed {d['face_seed']}, {d['faces']} faces x 6 targets), "
             f"{d['threads']} thread per process. {d['note']}\n\n"
             + _table(["variant (over the preset of the time: `paper`, N = 16)", "region detector", "true flip",
                       "PSNR to the true cf (dB)", "L1 outside", "hair shift", "skin shift", "inner-skin shift",
-                      "same person", "counterfactual", "s / edit"], rows))
+                      "same person", "counterfactual", "verdict's bounds", "s / edit"], rows))
 
 
 def toy_same_person() -> str:
@@ -253,7 +253,7 @@ def toy_quality() -> str:
             f"`{cfg['potential']}` λ = {cfg['guidance_scale']} on {cfg['reward_on']}"
             + (f", guided proposals (gradient scale {cfg['gradient_scale']})" if cfg.get("gradient_scale") else "")
             + f", scorer `{cfg['scorer']}`, final check {cfg['final_check']}"
-            + (f", region `{cfg['region']}` (low-pass {cfg['lowpass']}, paste-back {cfg['paste_back']})"
+            + (f", region `{cfg['region']}` (low-pass {cfg['lowpass']}, paste-back {cfg['paste_back']}, min_change {cfg.get('min_change', 0)})"
                if cfg.get("region", "none") != "none" else "") + ".\n\n")
     return head + _table(["measure", "value", "bar", ""], rows)
 
@@ -381,13 +381,13 @@ def summary() -> str:
     f = _load("frontier_toy.json")
     fr, at = f["methods"], str(f.get("budget", 16))
 
-    def fl(m, b=at):  # a rate with its standard error, from the frontier's JSON
-        r = fr[m].get(b) or fr[m].get("1")
-        return rate(r["true_flip"], r["n"])
-
-    def point(m):
-        r = fr[m].get(at) or fr[m].get("1")
-        return f"{rate(r['true_flip'], r['n'])} at {num(r['psnr'], 1)} dB" if r.get("psnr") is not None else fl(m)
+    def point(m):  # true flip with its standard error at the PSNR to the true counterfactual, from the frontier's JSON
+        r = fr.get(m, {}).get(at) or fr.get(m, {}).get("1")
+        if not r:
+            return "(not measured)"
+        flip = rate(r["true_flip"], r["n"])
+        return f"{flip} at {num(r['psnr'], 1)} dB" if r.get("psnr") is not None else flip
+    n_point = next((r[at]["n"] for r in fr.values() if at in r), None)
     demo = ""
     if (RESULTS / "demo_toy.json").exists():
         d = _load("demo_toy.json")
@@ -414,7 +414,7 @@ def summary() -> str:
         f"floor; projected {num(pr['speedup_fast_vs_algorithm1'], 0)}x and {num(pr['fast_over_unet_floor'], 2)}x at the "
         f"report's settings. A UNet training step on cached latents is {num(t['speedup_cached_vs_encoding'], 1)}x faster "
         "than encoding every batch. [docs/results.md](docs/results.md)",
-        f"* **Methods at equal UNet evaluations** (N = {at}, {fr['smc-paper-latent'][at]['n']} held-out counterfactuals "
+        f"* **Methods at equal UNet evaluations** (N = {at}, {n_point} held-out counterfactuals "
         "per point, true flip at PSNR to the true counterfactual): "
         f"SMC `paper` {point('smc-paper-latent')}, with the detected region {point('smc-paper-latent+region')}; "
         f"best-of-N {point('best-of-n')}; unguided img2img {point('unguided')}; gradient guidance "
