@@ -101,14 +101,16 @@ def test_the_toy_latent_cache_is_encoded_again_when_the_vae_changed(tmp_path, ca
 
 def test_train_assets_command_reproduces_the_bundled_recipe():
     """The command's default stages are the ones the bundled models' log records, the long UNet refinement
-    included, and the latent scorer is distilled after the UNet's last stage."""
+    included, and the latent scorer is distilled after the UNet's last stage (the region detector, which needs no
+    other model, comes last)."""
     from emosmc.toy.__main__ import parser
     from emosmc.toy.assets import default_stages
 
     a = parser().parse_args(["train-assets"])
     assert a.long_refine and not parser().parse_args(["train-assets", "--no-long-refine"]).long_refine
     names = [s.name for s in default_stages(a.long_refine)]
-    assert names.index("unet_long_refine") < names.index("latent_scorer") == len(names) - 1
+    assert names.index("unet_long_refine") < names.index("latent_scorer") == len(names) - 2
+    assert names[-1] == "region_detector"
     log = json.loads((TOY_ASSETS / "training_log.json").read_text())
     assert set(names) == {k for k, v in log.items() if isinstance(v, dict)}
 
