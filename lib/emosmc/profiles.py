@@ -276,7 +276,7 @@ def _toy(root=None) -> Profile:
     # start later in the noise (strength 0.7 of 120 steps: 84 reverse steps), with the latent scorer on x0
     # predictions at lambda = 20. A counterfactual keeps the person: only the region the detector finds on the
     # source may change, its colours are kept (4x4 latent block means) and the source is pasted back around it and
-    # where the edit changed a pixel by less than 0.1 (of [-1, 1]; the same-person rate 0.70 -> 0.93 on the tuning
+    # where the edit changed a pixel by less than 0.1 (of [-1, 1]; the same-person rate 0.70 -> 0.92 on the tuning
     # faces, true flips 0.98 either way).
     # In that region the steering that flips the most is guided-proposal SMC (the difference potential, moves
     # nudged up the scorer's gradient and weighted back, emosmc.guided_proposal) with 4 particles: on the tuning
