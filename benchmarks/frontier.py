@@ -262,9 +262,11 @@ def markdown(table, budgets, at=16) -> str:
     for m, runs in table.items():
         s = runs.get(str(at)) or (runs.get("1") if m.split("+")[0] == "unguided" else None)
         if s and s.get("psnr") is not None:
-            lines.append(f"| `{m}` | {s['true_flip']:.2f} ± {s['true_flip_se']:.2f} | {s['psnr']:.1f} ± {s['psnr_se']:.1f} | "
-                         f"{s['same_person']:.2f} ± {s['same_person_se']:.2f} | "
-                         f"{s['counterfactual']:.2f} ± {s['counterfactual_se']:.2f} | {'yes' if m in front else ''} |")
+            def pm(k, places):  # a value with its standard error; "–" where it was not measured
+                v, e = s.get(k), s.get(k + "_se")
+                return "–" if v is None else f"{v:.{places}f}" + ("" if e is None else f" ± {e:.{places}f}")
+            lines.append(f"| `{m}` | {pm('true_flip', 2)} | {pm('psnr', 1)} | {pm('same_person', 2)} | "
+                         f"{pm('counterfactual', 2)} | {'yes' if m in front else ''} |")
     return "\n".join(lines) + "\n"
 
 

@@ -68,3 +68,34 @@ def test_rows_are_keyed_by_face_and_target_so_other_sizes_never_read_them(tmp_pa
         keys = [r["image"] for r in csv.DictReader(f)]
     assert keys == two + ["1"]
     assert [k for k in keys if k in set(one)] == ["face0-disgust", "face1-happy"]  # what a 1-per-face report reads
+
+
+def test_the_pareto_front_keeps_the_methods_nothing_beats_on_flip_and_fidelity():
+    """A method is on the front when no other has both a true flip and a PSNR at least as high (one of them
+    higher); unguided is read at its one sample."""
+    def point(flip, psnr):
+        return {"true_flip": flip, "psnr": psnr}
+    table = {"unguided": {"1": point(0.0, 15.0)}, "a": {"4": point(0.5, 22.0)}, "a+region": {"4": point(0.9, 26.0)},
+             "b": {"4": point(1.0, 18.0)}, "c": {"4": point(0.8, 25.0)}, "d": {"16": point(1.0, 30.0)}}
+    assert frontier.pareto_front(table, at=4) == ["b", "a+region"]
+
+
+def test_method_names_put_each_bare_method_before_its_variants():
+    names = frontier.method_names(["guided-smc+region", "unguided", "guided-smc", "best-of-n+region+identity",
+                                   "best-of-n"])
+    assert names == ["unguided", "best-of-n", "best-of-n+region+identity", "guided-smc", "guided-smc+region"]
+
+
+def test_an_addon_changes_only_what_it_names():
+    from emosmc.baselines import method_settings
+
+    base = get_profile("toy").edit
+    bare, region = method_settings("smc-paper-latent", base, 4), method_settings("smc-paper-latent+region", base, 4)
+    assert (bare.region, bare.gradient_scale, bare.paste_back) == ("none", 0.0, False)  # whatever the preset keeps
+    assert (region.region, region.lowpass, region.paste_back, region.min_change) == ("expression", 4, True, 0.1)
+    assert {k: v for k, v in bare.to_dict().items() if region.to_dict()[k] != v} == dict(
+        region="none", lowpass=0, paste_back=False, min_change=0.0)
+    import pytest
+
+    with pytest.raises(ValueError, match=r"\+region"):
+        method_settings("smc-paper-latent+colour", base, 4)

@@ -350,10 +350,11 @@ def _frontier(path: str, at: int = 16) -> str:
     for m, runs in table.items():
         s = runs.get(str(at)) or (runs.get("1") if m.split("+")[0] == "unguided" else None)
         if s and s.get("psnr") is not None:
-            rows.append([f"`{m}`", flip(s), f"{s['psnr']:.1f} ± {s['psnr_se']:.1f}",
-                         f"{s['same_person']:.2f} ± {s['same_person_se']:.2f}",
-                         f"{s['counterfactual']:.2f} ± {s['counterfactual_se']:.2f}", f"{s['outside_l1']:.1f}",
-                         f"{s['inner_skin_shift']:.1f}", "**yes**" if m in front else ""])
+            def pm(k, places):  # a value with its standard error; "–" where it was not measured
+                v, e = s.get(k), s.get(k + "_se")
+                return "–" if v is None else f"{v:.{places}f}" + ("" if e is None else f" ± {e:.{places}f}")
+            rows.append([f"`{m}`", flip(s), pm("psnr", 1), pm("same_person", 2), pm("counterfactual", 2),
+                         pm("outside_l1", 1), pm("inner_skin_shift", 1), "**yes**" if m in front else ""])
     if rows:
         out += ("\n\nFlip against fidelity (`+region`: the detected region, its colours kept, the source pasted back; "
                 "`+identity`: the identity term in the reward):\n\n"
