@@ -99,3 +99,14 @@ def test_an_addon_changes_only_what_it_names():
 
     with pytest.raises(ValueError, match=r"\+region"):
         method_settings("smc-paper-latent+colour", base, 4)
+
+
+def test_the_cost_benchmark_counts_the_unets_flops(pipe):
+    """benchmarks/cost_quality.py's floor: the toy UNet's GFLOP per latent from torch's FLOP counter (its convolutions
+    and attention on a 4x16x16 latent: about 0.13), against a measured matmul rate."""
+    import cost_quality
+
+    f = cost_quality.floor(pipe)
+    assert 0.1 < f["unet_gflop_per_latent"] < 0.2 and f["matmul_gflop_per_s"] > 1
+    assert f["floor_ms_per_latent"] == round(f["unet_gflop_per_latent"] / f["matmul_gflop_per_s"] * 1000, 2) or \
+        abs(f["floor_ms_per_latent"] - f["unet_gflop_per_latent"] / f["matmul_gflop_per_s"] * 1000) < 0.01

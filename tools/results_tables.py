@@ -152,6 +152,20 @@ def toy_same_person() -> str:
             f"library's bounds are these: {'yes' if d['library_bounds_are_these'] else '**no**'}.")
 
 
+def cost_quality() -> str:
+    d = _load("cost_quality_toy.json")
+    rows = [[f"`{r['setting']}`" if "=" in r["setting"] else r["setting"], r["unet_latents_per_counterfactual"],
+             f"{r['unet_ms_per_latent']:.2f}", f"{r['seconds_per_counterfactual']:.2f}",
+             rate(r["true_flip"]["rate"], d["counterfactuals"]), f"{r['psnr']['mean']:.1f} ± {r['psnr']['se']:.1f}",
+             rate(r["counterfactual"]["rate"], d["counterfactuals"])] for r in d["settings"]]
+    return (f"{d['counterfactuals']} counterfactuals of the tuning faces (seed {d['face_seed']}) per setting, "
+            f"{d['threads']} thread. The floor: the toy UNet costs {d['unet_gflop_per_latent']} GFLOP per latent (torch's "
+            f"FLOP counter), this machine's matmul ran at {d['matmul_gflop_per_s']} GFLOP/s, so no UNet evaluation can take "
+            f"less than {d['floor_ms_per_latent']} ms per latent. {d['note']}\n\n"
+            + _table(["setting (over the toy preset)", "UNet latents per edit", "UNet ms per latent (its batch)",
+                      "s / edit", "true flip", "PSNR to the true cf (dB)", "counterfactual"], rows))
+
+
 def toy_quality() -> str:
     q = _load("toy_quality.json")
     s = q["steering"]
@@ -432,7 +446,7 @@ TABLES = {"toy_footprint": toy_footprint, "toy_training": toy_training, "toy_pro
           "toy_tuning_long_refine": lambda: toy_tuning("toy_tuning_long_refine.json"), "toy_samples_steps": toy_samples_steps, "toy_unet_mean": toy_unet_mean, "toy_quality": toy_quality, "steering_cost": steering_cost,
           "train_step": train_step, "steering_quality_v1": steering_quality_v1, "frontier_v1": frontier_v1,
           "frontier": frontier, "summary": summary, "toy_identity_probe": toy_identity_probe,
-          "toy_same_person": toy_same_person}
+          "toy_same_person": toy_same_person, "cost_quality": cost_quality}
 BLOCK = re.compile(r"(<!-- results:(\w+) -->\n)(.*?)(<!-- /results:\2 -->)", re.S)
 
 
