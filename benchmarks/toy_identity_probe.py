@@ -20,19 +20,20 @@ import torch
 from results_json import emit
 from toy_tuning import parse_setting
 
-from emosmc.data import images_to_tensor
 from emosmc.evaluation import evaluate, summary
 from emosmc.labels import EMOTIONS
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile, row_generators
-from emosmc.toy.assets import source_rows, toy_faces
+from emosmc.toy.gallery import counterfactual_rows
 from emosmc.toy.faces import TUNING_SEED
 
 MEASURES = ("true_flip", "same_person", "counterfactual", "psnr", "identity", "hair_shift", "skin_shift",
             "inner_skin_shift", "l1_expression")
 
 
-def _stats(ev) -> dict:
+def measure_stats(ev) -> dict:
+    """Per measure of :data:`MEASURES` that ``ev`` took: a rate (``rate``, ``se``, ``n``) or a mean with its
+    standard error (``mean``, ``se``, ``n``)."""
     s = summary(ev)
     recs = ev.records()
     out = {}
@@ -59,20 +60,13 @@ def main():
     a = p.parse_args()
     prof = get_profile("toy")
     pipe = EmotionEditPipeline.from_profile(prof)
-    imgs, labels, ids, _ = toy_faces(a.faces, TUNING_SEED)
-    x = images_to_tensor(imgs)
-    pick = source_rows(a.faces)
-    rows = [(i, t) for i in range(a.faces) for t in range(7) if t != int(labels[pick[i]])]
-    xs = x[pick][[i for i, _ in rows]]
-    tgt = torch.tensor([t for _, t in rows])
-    idents = [ids[i] for i, _ in rows]
-    keys = [i * 7 + t for i, t in rows]
-    out = {"face_seed": TUNING_SEED, "faces": a.faces, "counterfactuals": len(rows),
+    xs, _, tgt, idents, keys = counterfactual_rows(a.faces, TUNING_SEED)
+    out = {"face_seed": TUNING_SEED, "faces": a.faces, "counterfactuals": len(tgt),
            "threads": torch.get_num_threads(), "variants": []}
 
     def record(name, edits, seconds, extra=None):
         ev = evaluate(xs, edits, tgt, prof, identities=idents, judge=False, seconds=seconds)
-        row = {"variant": name, **(extra or {}), **_stats(ev), "seconds_per_edit": round(ev.seconds, 2)}
+        row = {"variant": name, **(extra or {}), **measure_stats(ev), "seconds_per_edit": round(ev.seconds, 2)}
         if a.records:
             row["records"] = [{k: r.get(k) for k in ("identity", "hair_shift", "skin_shift", "inner_skin_shift",
                                                      "true_flip", "psnr")} for r in ev.records()]
@@ -92,7 +86,7 @@ def main():
         t0 = time.time()
         res = pipe(xs, [EMOTIONS[t] for t in tgt], cfg, generator=row_generators(a.seed, keys), progress=False)
         record(text or "(the preset)", res.images, time.time() - t0,
-               {"unet_latents_per_edit": res.nfe["unet"] // len(rows)})
+               {"unet_latents_per_edit": res.nfe["unet"] // len(tgt)})
     emit(out, a.out)
 
 

@@ -17,12 +17,11 @@ import math
 import torch
 from results_json import emit
 
-from emosmc.data import images_to_tensor
 from emosmc.evaluation import rate
 from emosmc.ground_truth import SAME_PERSON, identity_kept, same_person
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile, row_generators
-from emosmc.toy.assets import source_rows, toy_faces
+from emosmc.toy.gallery import counterfactual_rows
 from emosmc.toy.faces import TUNING_SEED
 
 KEYS = ("outside_l1", "hair_shift", "skin_shift", "inner_skin_shift")
@@ -38,16 +37,11 @@ def main():
     a = p.parse_args()
     prof = get_profile("toy")
     pipe = EmotionEditPipeline.from_profile(prof)
-    imgs, labels, ids, _ = toy_faces(a.faces, TUNING_SEED)
-    x = images_to_tensor(imgs)
-    pick = source_rows(a.faces)
-    rows = [(i, t) for i in range(a.faces) for t in range(7) if t != int(labels[pick[i]])]
-    xs = x[pick][[i for i, _ in rows]]
-    idents = [ids[i] for i, _ in rows]
+    xs, _, _, idents, keys = counterfactual_rows(a.faces, TUNING_SEED)
     rec = pipe.decode(pipe.encode(xs))
     cfg = prof.edit
     plain = pipe.img2img(xs, cfg.num_inference_steps, cfg.noise_strength, 1,
-                         generator=row_generators(a.seed, [i * 7 + t for i, t in rows]))[:, 0]
+                         generator=row_generators(a.seed, keys))[:, 0]
     m_rec, m_plain = identity_kept(xs, rec, idents), identity_kept(xs, plain, idents)
 
     def largest(v):
@@ -56,7 +50,7 @@ def main():
     bounds = {k: math.ceil(a.margin * largest(m_rec[k]) * 10) / 10 for k in KEYS}
     acc, rej = same_person(m_rec, bounds), 1 - same_person(m_plain, bounds)
     lib_acc, lib_rej = same_person(m_rec), 1 - same_person(m_plain)
-    out = {"face_seed": TUNING_SEED, "faces": a.faces, "edits": len(rows), "margin": a.margin,
+    out = {"face_seed": TUNING_SEED, "faces": a.faces, "edits": len(xs), "margin": a.margin,
            "unguided_strength": cfg.noise_strength, "bounds": bounds,
            "reconstructions_accepted": rate(acc.tolist()), "unguided_rejected": rate(rej.tolist()),
            "library_bounds": dict(SAME_PERSON), "library_bounds_are_these": dict(SAME_PERSON) == bounds,

@@ -20,13 +20,12 @@ import torch
 from results_json import emit
 
 from emosmc.cli import add_config_args, config_from_args
-from emosmc.data import images_to_tensor
 from emosmc.edit_config import EditConfig
 from emosmc.ground_truth import identity_kept, true_expression
 from emosmc.labels import EMOTIONS
 from emosmc.pipeline import EmotionEditPipeline
 from emosmc.profiles import get_profile
-from emosmc.toy.assets import source_rows, toy_faces
+from emosmc.toy.gallery import counterfactual_rows
 from emosmc.toy.faces import TUNING_SEED
 
 
@@ -60,16 +59,9 @@ def main():
     a = p.parse_args()
     prof = get_profile("toy", a.assets)
     pipe = EmotionEditPipeline.from_profile(prof)
-    imgs, labels, ids, _ = toy_faces(a.faces, TUNING_SEED)
-    x = images_to_tensor(imgs)
-    pick = source_rows(a.faces)
-    rows = [(i, t) for i in range(a.faces) for t in range(7) if t != int(labels[pick[i]])]
-    xs = x[pick][[i for i, _ in rows]]
-    src = labels[pick][[i for i, _ in rows]]
-    tgt = torch.tensor([t for _, t in rows])
-    idents = [ids[i] for i, _ in rows]
+    xs, src, tgt, idents, _ = counterfactual_rows(a.faces, TUNING_SEED)
     base = config_from_args(a, prof.edit)
-    out = {"face_seed": TUNING_SEED, "faces": a.faces, "counterfactuals": len(rows), "base": base.to_dict(),
+    out = {"face_seed": TUNING_SEED, "faces": a.faces, "counterfactuals": len(tgt), "base": base.to_dict(),
            "threads": torch.get_num_threads(), "unguided_keeps_by_strength": {}, "smc": []}
     for s in a.strengths:
         plain = pipe.img2img(xs, base.num_inference_steps, s, 1, generator=torch.Generator().manual_seed(a.seed))[:, 0]
@@ -80,7 +72,7 @@ def main():
         t0 = time.time()
         res = pipe(xs, [EMOTIONS[t] for t in tgt], cfg, generator=torch.Generator().manual_seed(a.seed),
                    progress=False)
-        secs = (time.time() - t0) / len(rows)
+        secs = (time.time() - t0) / len(tgt)
         plain = pipe.img2img(xs, cfg.num_inference_steps, cfg.noise_strength, 1,
                              generator=torch.Generator().manual_seed(a.seed))[:, 0]
         gt = true_expression(res.images, idents)

@@ -131,3 +131,12 @@ def test_a_stage_run_again_is_logged_where_it_ran(tmp_path):
     assert list(run.record) == ["total_s", "refine", "scorer"] and run.record["scorer"]["steps"] == 1
     Stage("scorer", distil)(run)  # done now (its folder exists): skipped, left where it is
     assert list(json.loads((tmp_path / "training_log.json").read_text())) == ["total_s", "refine", "scorer"]
+
+
+def test_counterfactual_rows_edit_every_face_towards_its_six_other_expressions():
+    from emosmc.toy.gallery import counterfactual_rows
+
+    xs, src, tgt, idents, keys = counterfactual_rows(3, 10_001)
+    assert xs.shape == (18, 3, 64, 64) and len(idents) == len(keys) == 18
+    assert src.tolist() == [0] * 6 + [1] * 6 + [2] * 6 and not (src == tgt).any()  # face i shows EMOTIONS[i % 7]
+    assert keys == [7 * (k // 6) + int(t) for k, t in enumerate(tgt)] and len(set(keys)) == 18

@@ -12,7 +12,7 @@ from ..data import Gallery, images_to_tensor
 from ..labels import EMOTIONS
 from .faces import HELDOUT_SEED, INTENSITY_RANGE, Identity, render, sample_identity
 
-__all__ = ["toy_faces", "source_rows", "toy_gallery", "demo_faces"]
+__all__ = ["toy_faces", "source_rows", "counterfactual_rows", "toy_gallery", "demo_faces"]
 
 
 def toy_faces(n_identities: int, seed: int, expressions: Sequence[str] = EMOTIONS, size: int = 64,
@@ -38,6 +38,20 @@ def source_rows(n_identities: int) -> torch.Tensor:
     """The rows of :func:`toy_faces` that the benchmarks edit: identity ``i`` shown with ``EMOTIONS[i % 7]``,
     so every expression is a source equally often."""
     return torch.tensor([i * 7 + i % 7 for i in range(n_identities)])
+
+
+def counterfactual_rows(n_identities: int, seed: int):
+    """The benchmarks' counterfactuals: identity ``i`` shown with ``EMOTIONS[i % 7]`` (:func:`source_rows`), edited
+    towards each of the 6 other expressions. Returns ``(sources (M, 3, 64, 64) in [-1, 1], the sources' expressions
+    (M,), targets (M,), identities, keys)``, canonical indices, ``keys[m] = 7 i + target`` (one generator per edit:
+    :func:`emosmc.profiles.row_generators`)."""
+    imgs, labels, ids, _ = toy_faces(n_identities, seed)
+    pick = source_rows(n_identities)
+    x, lab = images_to_tensor(imgs)[pick], labels[pick]
+    rows = [(i, t) for i in range(n_identities) for t in range(7) if t != int(lab[i])]
+    who = [i for i, _ in rows]
+    return (x[who], lab[who], torch.tensor([t for _, t in rows]), [ids[i] for i in who],
+            [i * 7 + t for i, t in rows])
 
 
 def toy_gallery(n: int = 7, seed: int = HELDOUT_SEED) -> Gallery:
